@@ -1,0 +1,45 @@
+// Shared pieces of evertctl's commands: exit codes, output mode, errors.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace evert::ctl {
+
+// Exit codes (evertctl(1)).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;
+
+// Options every command has.
+struct CommonOptions {
+  bool json = false;   // machine-readable output on stdout
+  bool quiet = false;  // no progress and no warnings
+};
+
+// Adds --json and --quiet to a command.
+void add_common_options(CLI::App& cmd, CommonOptions& common);
+
+// "evertctl: <message>" on stderr; returns kExitFailure for `return fail(...)`.
+int fail(const std::string& message);
+// With --json, errors are also JSON on stdout: {"error":{"code":..., "message":...}}.
+int fail(const CommonOptions& common, const std::string& code, const std::string& message);
+
+// Whether stderr is a terminal (progress bars) and stdout (colour-free human tables anyway).
+bool stderr_is_tty();
+
+// Prints a JSON document on stdout, indented.
+void print_json(const nlohmann::json& j);
+
+// A registered command: its CLI11 subcommand and what runs it after parsing.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_create(CLI::App& parent);
+Command add_inspect(CLI::App& parent);
+
+}  // namespace evert::ctl

@@ -1,0 +1,30 @@
+// evertctl: the Evertorrent client. A thin shell: each verb lives in its own cmd_*.cpp.
+#include <vector>
+
+#include "cli.h"
+
+int main(int argc, char** argv) {
+  using namespace evert::ctl;
+  CLI::App app{"evertctl: create, inspect and publish BitTorrent torrents with Evertorrent.\n"};
+  app.set_version_flag("-V,--version", "evertctl " EVERT_VERSION);
+  app.require_subcommand(1, 1);
+  app.footer("Run 'evertctl COMMAND --help' for a command's options. See evertctl(1).");
+
+  const std::vector<Command> commands = {add_create(app), add_inspect(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and the hint
+    return kExitUsage;
+  }
+  for (const auto& c : commands) {
+    if (c.app->parsed()) return c.run();
+  }
+  return kExitUsage;
+}

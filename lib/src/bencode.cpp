@@ -1,0 +1,264 @@
+#include "evert/bencode.h"
+
+#include <cassert>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+namespace evert::bencode {
+
+int64_t Value::as_int() const {
+  assert(is_int());
+  return int_;
+}
+const std::string& Value::as_string() const {
+  assert(is_string());
+  return str_;
+}
+const List& Value::as_list() const {
+  assert(is_list());
+  return list_;
+}
+const Dict& Value::as_dict() const {
+  assert(is_dict());
+  return dict_;
+}
+List& Value::as_list() {
+  assert(is_list());
+  return list_;
+}
+Dict& Value::as_dict() {
+  assert(is_dict());
+  return dict_;
+}
+
+const Value* Value::find(std::string_view key) const {
+  if (!is_dict()) return nullptr;
+  auto it = dict_.find(key);
+  return it == dict_.end() ? nullptr : &it->second;
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.type_ != b.type_) return false;
+  switch (a.type_) {
+    case Value::Type::kInteger:
+      return a.int_ == b.int_;
+    case Value::Type::kString:
+      return a.str_ == b.str_;
+    case Value::Type::kList:
+      return a.list_ == b.list_;
+    case Value::Type::kDict:
+      return a.dict_ == b.dict_;
+  }
+  return false;
+}
+
+namespace {
+
+class Decoder {
+ public:
+  Decoder(std::string_view in, const DecodeLimits& limits) : in_(in), limits_(limits) {}
+
+  Result<Value> run() {
+    Value v;
+    if (!parse(v, 0)) return std::move(error_);
+    if (pos_ != in_.size()) return Error("trailing bytes after the value", pos_);
+    return v;
+  }
+
+ private:
+  bool fail(std::string reason, size_t at) {
+    error_ = Error(std::move(reason), at);
+    return false;
+  }
+
+  bool count_element(size_t at) {
+    if (++elements_ > limits_.max_elements) {
+      return fail("too many elements (limit " + std::to_string(limits_.max_elements) + ")", at);
+    }
+    return true;
+  }
+
+  bool parse(Value& out, int depth) {
+    const size_t start = pos_;
+    if (pos_ >= in_.size()) return fail("truncated: expected a value", pos_);
+    if (!count_element(start)) return false;
+    const char c = in_[pos_];
+    bool ok = false;
+    if (c == 'i') {
+      int64_t i = 0;
+      ok = parse_int(i);
+      if (ok) out = Value(i);
+    } else if (c >= '0' && c <= '9') {
+      std::string_view s;
+      ok = parse_string(s);
+      if (ok) out = Value(s);
+    } else if (c == 'l' || c == 'd') {
+      if (depth >= limits_.max_depth) {
+        return fail("nesting deeper than " + std::to_string(limits_.max_depth), pos_);
+      }
+      ok = c == 'l' ? parse_list(out, depth + 1) : parse_dict(out, depth + 1);
+    } else {
+      return fail(std::string("unexpected byte '") + printable(c) + "', expected a value", pos_);
+    }
+    if (ok) out.set_raw(in_.substr(start, pos_ - start));
+    return ok;
+  }
+
+  static std::string printable(char c) {
+    if (c >= 0x20 && c < 0x7f) return std::string(1, c);
+    static const char* hex = "0123456789abcdef";
+    const auto u = static_cast<unsigned char>(c);
+    return std::string("\\x") + hex[u >> 4] + hex[u & 15];
+  }
+
+  // i<digits>e, canonical: no leading zeros, no "-0", no "+", fits int64.
+  bool parse_int(int64_t& out) {
+    const size_t start = pos_;
+    ++pos_;  // 'i'
+    const size_t end = in_.find('e', pos_);
+    if (end == std::string_view::npos) return fail("truncated: integer has no 'e'", start);
+    std::string_view digits = in_.substr(pos_, end - pos_);
+    const bool negative = !digits.empty() && digits[0] == '-';
+    std::string_view body = negative ? digits.substr(1) : digits;
+    if (body.empty()) return fail("empty integer", start);
+    for (size_t k = 0; k < body.size(); ++k) {
+      if (body[k] < '0' || body[k] > '9') {
+        return fail("invalid character in integer", pos_ + (negative ? 1 : 0) + k);
+      }
+    }
+    if (body.size() > 1 && body[0] == '0') return fail("leading zero in integer", start);
+    if (negative && body == "0") return fail("negative zero", start);
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    if (ec != std::errc() || ptr != digits.data() + digits.size()) {
+      return fail("integer outside the 64-bit signed range", start);
+    }
+    pos_ = end + 1;
+    return true;
+  }
+
+  // <length>:<bytes>, canonical length (no leading zeros).
+  bool parse_string(std::string_view& out) {
+    const size_t start = pos_;
+    const size_t colon = in_.find(':', pos_);
+    if (colon == std::string_view::npos) return fail("truncated: string length has no ':'", start);
+    std::string_view digits = in_.substr(pos_, colon - pos_);
+    if (digits.empty()) return fail("empty string length", start);
+    for (size_t k = 0; k < digits.size(); ++k) {
+      if (digits[k] < '0' || digits[k] > '9') {
+        return fail("invalid character in string length", start + k);
+      }
+    }
+    if (digits.size() > 1 && digits[0] == '0') return fail("leading zero in string length", start);
+    uint64_t len = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+    if (ec != std::errc()) return fail("string length too large", start);
+    const size_t data = colon + 1;
+    if (len > in_.size() - data) {
+      return fail("string length " + std::to_string(len) + " goes past the end of the input",
+                  start);
+    }
+    out = in_.substr(data, len);
+    pos_ = data + len;
+    return true;
+  }
+
+  bool parse_list(Value& out, int depth) {
+    const size_t start = pos_;
+    ++pos_;  // 'l'
+    List items;
+    while (true) {
+      if (pos_ >= in_.size()) return fail("truncated: list has no 'e'", start);
+      if (in_[pos_] == 'e') break;
+      items.emplace_back();
+      if (!parse(items.back(), depth)) return false;
+    }
+    ++pos_;
+    out = Value(std::move(items));
+    return true;
+  }
+
+  bool parse_dict(Value& out, int depth) {
+    const size_t start = pos_;
+    ++pos_;  // 'd'
+    Dict items;
+    std::string_view previous;
+    bool first = true;
+    while (true) {
+      if (pos_ >= in_.size()) return fail("truncated: dictionary has no 'e'", start);
+      if (in_[pos_] == 'e') break;
+      const size_t key_at = pos_;
+      if (in_[pos_] < '0' || in_[pos_] > '9') {
+        return fail("dictionary key is not a string", key_at);
+      }
+      if (!count_element(key_at)) return false;
+      std::string_view key;
+      if (!parse_string(key)) return false;
+      if (!first) {
+        // Bytewise comparison: std::string_view compares with char_traits<char>, which
+        // compares as unsigned char (memcmp semantics).
+        const int cmp = key.compare(previous);
+        if (cmp == 0) return fail("duplicate dictionary key", key_at);
+        if (cmp < 0) return fail("dictionary keys not sorted", key_at);
+      }
+      first = false;
+      previous = key;
+      Value v;
+      if (!parse(v, depth)) return false;
+      items.emplace_hint(items.end(), std::string(key), std::move(v));
+    }
+    ++pos_;
+    out = Value(std::move(items));
+    return true;
+  }
+
+  std::string_view in_;
+  const DecodeLimits& limits_;
+  size_t pos_ = 0;
+  size_t elements_ = 0;
+  Error error_;
+};
+
+}  // namespace
+
+Result<Value> decode(std::string_view input, const DecodeLimits& limits) {
+  return Decoder(input, limits).run();
+}
+
+void encode_to(const Value& v, std::string& out) {
+  switch (v.type()) {
+    case Value::Type::kInteger:
+      out += 'i';
+      out += std::to_string(v.as_int());
+      out += 'e';
+      break;
+    case Value::Type::kString:
+      out += std::to_string(v.as_string().size());
+      out += ':';
+      out += v.as_string();
+      break;
+    case Value::Type::kList:
+      out += 'l';
+      for (const auto& item : v.as_list()) encode_to(item, out);
+      out += 'e';
+      break;
+    case Value::Type::kDict:
+      out += 'd';
+      for (const auto& [key, item] : v.as_dict()) {
+        out += std::to_string(key.size());
+        out += ':';
+        out += key;
+        encode_to(item, out);
+      }
+      out += 'e';
+      break;
+  }
+}
+
+std::string encode(const Value& v) {
+  std::string out;
+  encode_to(v, out);
+  return out;
+}
+
+}  // namespace evert::bencode
