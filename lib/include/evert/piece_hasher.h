@@ -1,11 +1,15 @@
 // Hashing the data of a torrent with every core: SHA-1 pieces (v1) and SHA-256 merkle trees
 // (v2), or both in one pass (hybrid).
 //
-// How: each file is memory-mapped (no copy out of the page cache, which on a 2-core machine
-// would cost a sixth of the CPU time); a read-ahead thread walks the files ahead of the hashing
-// workers and asks the kernel to read the next window (MADV_WILLNEED) and map it
-// (MADV_POPULATE_READ) so workers neither wait on the disk nor take page faults; N workers
-// take batches of pieces from a shared counter and write their digests into disjoint slots.
+// How: a read-ahead thread walks the files in 8 MiB windows ahead of the hashing workers and
+// asks the kernel to read each window (MADV_WILLNEED / readahead). Large files are also mapped:
+// where the page cache holds them in large folios, mapping a window (MADV_POPULATE_READ) costs a
+// few microseconds per MiB and the workers hash straight out of the page cache with no copy;
+// where it holds 4 KiB pages, mapping costs more than copying, so the read-ahead thread, which
+// measures the CPU time of each window it maps, switches the workers to pread for that file
+// (re-probing every 64 MiB). N workers take batches of pieces from a shared counter and write
+// their digests into disjoint slots. A file that shrinks while hashed is an error, not SIGBUS,
+// on the pread path; the mapped path needs SIGBUS handled by the program (evertctl does).
 #pragma once
 
 #include <atomic>
