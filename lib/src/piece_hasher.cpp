@@ -147,7 +147,7 @@ class Hasher {
         m.error = path + ": changed size since it was listed";
         return;
       }
-      if (m.size < kMapMinBytes) return;
+      if (m.size < kMapMinBytes || r_.read_mode == ReadMode::kRead) return;
       void* p = mmap(nullptr, m.size, PROT_READ, MAP_SHARED, m.fd, 0);
       if (p == MAP_FAILED) return;  // e.g. a filesystem without mmap: read instead
       m.data = static_cast<const uint8_t*>(p);
@@ -223,7 +223,7 @@ class Hasher {
   // read it: through the mapping if populating it was cheap, else with pread. A file in read
   // mode is probed again every kProbeEvery windows, since kernel readahead ramps up to large
   // folios after the first megabytes.
-  static void prepare_window(InputState& m, uint64_t off, uint64_t len) {
+  void prepare_window(InputState& m, uint64_t off, uint64_t len) const {
     constexpr uint64_t kProbeEvery = 8;
     constexpr uint64_t kProbeBytes = 2 << 20;
     if (m.data == nullptr) {
@@ -244,7 +244,7 @@ class Hasher {
     madvise(addr, measured, MADV_POPULATE_READ);
     const int64_t cost =
         (thread_cpu_ns() - cpu0) * int64_t{1 << 20} / static_cast<int64_t>(measured);
-    const bool read = cost > kMapCostLimitNsPerMiB;
+    const bool read = cost > kMapCostLimitNsPerMiB && r_.read_mode == ReadMode::kAuto;
     m.window_read[w] = read;
     if (!read && measured < len) {
       madvise(static_cast<uint8_t*>(addr) + measured, len - measured, MADV_POPULATE_READ);

@@ -30,6 +30,10 @@ enum class Layout : uint8_t {
   kHybrid,  // aligned like v2, with SHA-1 pieces over the files plus their zero padding
 };
 
+// How file data reaches the hashing workers (see above). kAuto is right outside of tests and
+// benchmarks of the two paths.
+enum class ReadMode : uint8_t { kAuto, kMap, kRead };
+
 struct HashRequest {
   const std::vector<InputFile>* files = nullptr;  // in torrent order
   uint64_t piece_length = 0;
@@ -38,6 +42,7 @@ struct HashRequest {
   // (multi-file torrents, which carry padding files); single-file torrents are not padded.
   bool pad_files = true;
   int threads = 0;  // hashing workers; 0 = one per core
+  ReadMode read_mode = ReadMode::kAuto;
   // Called on the calling thread about ten times a second and once at the end, with bytes
   // hashed so far and the total.
   std::function<void(uint64_t done, uint64_t total)> progress;
