@@ -1,56 +1,87 @@
 #include "evert/bencode.h"
 
+#include <algorithm>
 #include <cassert>
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace evert::bencode {
 
+Dict::Dict(std::initializer_list<Entry> entries) {
+  for (const auto& e : entries)
+    (*this)[e.first] = e.second;
+}
+
+Dict::const_iterator Dict::lower_bound(std::string_view key) const {
+  return std::lower_bound(entries_.begin(), entries_.end(), key,
+                          [](const Entry& e, std::string_view k) { return e.first < k; });
+}
+
+Value& Dict::operator[](std::string_view key) {
+  auto it = entries_.begin() + (lower_bound(key) - entries_.cbegin());
+  if (it == entries_.end() || it->first != key)
+    it = entries_.emplace(it, std::string(key), Value());
+  return it->second;
+}
+
+Dict::const_iterator Dict::find(std::string_view key) const {
+  auto it = lower_bound(key);
+  return it != entries_.end() && it->first == key ? it : entries_.end();
+}
+
+Dict::iterator Dict::find(std::string_view key) {
+  auto it = entries_.begin() + (std::as_const(*this).find(key) - entries_.cbegin());
+  return it;
+}
+
+size_t Dict::erase(std::string_view key) {
+  auto it = find(key);
+  if (it == entries_.end()) return 0;
+  entries_.erase(it);
+  return 1;
+}
+
+void Dict::append_sorted(std::string key, Value value) {
+  assert(entries_.empty() || entries_.back().first < key);
+  entries_.emplace_back(std::move(key), std::move(value));
+}
+
+bool operator==(const Dict& a, const Dict& b) {
+  return a.entries_ == b.entries_;
+}
+
 int64_t Value::as_int() const {
   assert(is_int());
-  return int_;
+  return std::get<int64_t>(v_);
 }
 const std::string& Value::as_string() const {
   assert(is_string());
-  return str_;
+  return std::get<std::string>(v_);
 }
 const List& Value::as_list() const {
   assert(is_list());
-  return list_;
+  return std::get<List>(v_);
 }
 const Dict& Value::as_dict() const {
   assert(is_dict());
-  return dict_;
+  return std::get<Dict>(v_);
 }
 List& Value::as_list() {
   assert(is_list());
-  return list_;
+  return std::get<List>(v_);
 }
 Dict& Value::as_dict() {
   assert(is_dict());
-  return dict_;
+  return std::get<Dict>(v_);
 }
 
 const Value* Value::find(std::string_view key) const {
   if (!is_dict()) return nullptr;
-  auto it = dict_.find(key);
-  return it == dict_.end() ? nullptr : &it->second;
-}
-
-bool operator==(const Value& a, const Value& b) {
-  if (a.type_ != b.type_) return false;
-  switch (a.type_) {
-    case Value::Type::kInteger:
-      return a.int_ == b.int_;
-    case Value::Type::kString:
-      return a.str_ == b.str_;
-    case Value::Type::kList:
-      return a.list_ == b.list_;
-    case Value::Type::kDict:
-      return a.dict_ == b.dict_;
-  }
-  return false;
+  const Dict& d = std::get<Dict>(v_);
+  auto it = d.find(key);
+  return it == d.end() ? nullptr : &it->second;
 }
 
 namespace {
@@ -205,7 +236,7 @@ class Decoder {
       previous = key;
       Value v;
       if (!parse(v, depth)) return false;
-      items.emplace_hint(items.end(), std::string(key), std::move(v));
+      items.append_sorted(std::string(key), std::move(v));
     }
     ++pos_;
     out = Value(std::move(items));
@@ -239,7 +270,8 @@ void encode_to(const Value& v, std::string& out) {
       break;
     case Value::Type::kList:
       out += 'l';
-      for (const auto& item : v.as_list()) encode_to(item, out);
+      for (const auto& item : v.as_list())
+        encode_to(item, out);
       out += 'e';
       break;
     case Value::Type::kDict:

@@ -14,7 +14,8 @@ using bencode::Value;
 uint64_t auto_piece_length(uint64_t total_size) {
   constexpr uint64_t kTargetPieces = 2048;
   uint64_t pl = kMinPieceLength;
-  while (pl < kMaxAutoPieceLength && (total_size + pl - 1) / pl > kTargetPieces) pl *= 2;
+  while (pl < kMaxAutoPieceLength && (total_size + pl - 1) / pl > kTargetPieces)
+    pl *= 2;
   return pl;
 }
 
@@ -29,7 +30,8 @@ namespace {
 
 Value path_list(const std::vector<std::string>& path) {
   List l;
-  for (const auto& c : path) l.emplace_back(c);
+  for (const auto& c : path)
+    l.emplace_back(c);
   return l;
 }
 
@@ -132,12 +134,14 @@ Result<CreatedTorrent> create_torrent(const ScanResult& input, const CreateOptio
   if (v2) top["piece layers"] = std::move(layers);
   if (!o.trackers.empty() && !o.trackers[0].empty()) top["announce"] = o.trackers[0][0];
   size_t tracker_count = 0;
-  for (const auto& tier : o.trackers) tracker_count += tier.size();
+  for (const auto& tier : o.trackers)
+    tracker_count += tier.size();
   if (tracker_count > 1) {
     List tiers;
     for (const auto& tier : o.trackers) {
       List urls;
-      for (const auto& u : tier) urls.emplace_back(u);
+      for (const auto& u : tier)
+        urls.emplace_back(u);
       if (!urls.empty()) tiers.emplace_back(std::move(urls));
     }
     top["announce-list"] = std::move(tiers);
@@ -146,7 +150,8 @@ Result<CreatedTorrent> create_torrent(const ScanResult& input, const CreateOptio
     top["url-list"] = o.web_seeds[0];
   } else if (o.web_seeds.size() > 1) {
     List urls;
-    for (const auto& u : o.web_seeds) urls.emplace_back(u);
+    for (const auto& u : o.web_seeds)
+      urls.emplace_back(u);
     top["url-list"] = std::move(urls);
   }
   if (!o.comment.empty()) top["comment"] = o.comment;
@@ -156,8 +161,8 @@ Result<CreatedTorrent> create_torrent(const ScanResult& input, const CreateOptio
   CreatedTorrent out;
   out.bytes = bencode::encode(Value(std::move(top)));
   auto parsed = parse_metainfo(out.bytes);
-  if (!parsed) return Error("internal error: created torrent does not parse: " +
-                            parsed.error().message);
+  if (!parsed)
+    return Error("internal error: created torrent does not parse: " + parsed.error().message);
   out.metainfo = std::move(parsed).value();
   return out;
 }

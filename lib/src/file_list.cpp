@@ -15,7 +15,8 @@ namespace evert {
 
 uint64_t ScanResult::total_size() const {
   uint64_t n = 0;
-  for (const auto& f : files) n += f.size;
+  for (const auto& f : files)
+    n += f.size;
   return n;
 }
 
@@ -85,8 +86,8 @@ class Scanner {
       if (out_.files.size() >= options_.max_files) {
         s = Error(full + ": more than " + std::to_string(options_.max_files) + " files");
       } else {
-        out_.files.push_back(InputFile{full, rel, static_cast<uint64_t>(st.st_size),
-                                       (st.st_mode & S_IXUSR) != 0});
+        out_.files.push_back(
+            InputFile{full, rel, static_cast<uint64_t>(st.st_size), (st.st_mode & S_IXUSR) != 0});
       }
     } else {
       out_.warnings.push_back(full + ": skipped: not a regular file or folder");
@@ -101,7 +102,8 @@ class Scanner {
 };
 
 std::string last_component(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  while (path.size() > 1 && path.back() == '/')
+    path.pop_back();
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }

@@ -89,9 +89,15 @@ std::optional<std::string> from_base32(std::string_view text) {
 }
 
 Sha1::Sha1() : ctx_(new_ctx(sha1_md())) {}
-Sha1::~Sha1() { EVP_MD_CTX_free(ctx_); }
-void Sha1::update(const void* data, size_t len) { EVP_DigestUpdate(ctx_, data, len); }
-Sha1Digest Sha1::final() { return finish<Sha1Digest>(ctx_, sha1_md()); }
+Sha1::~Sha1() {
+  EVP_MD_CTX_free(ctx_);
+}
+void Sha1::update(const void* data, size_t len) {
+  EVP_DigestUpdate(ctx_, data, len);
+}
+Sha1Digest Sha1::final() {
+  return finish<Sha1Digest>(ctx_, sha1_md());
+}
 Sha1Digest Sha1::hash(std::string_view s) {
   thread_local Sha1 h;
   h.update(s);
@@ -99,9 +105,15 @@ Sha1Digest Sha1::hash(std::string_view s) {
 }
 
 Sha256::Sha256() : ctx_(new_ctx(sha256_md())) {}
-Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
-void Sha256::update(const void* data, size_t len) { EVP_DigestUpdate(ctx_, data, len); }
-Sha256Digest Sha256::final() { return finish<Sha256Digest>(ctx_, sha256_md()); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(ctx_);
+}
+void Sha256::update(const void* data, size_t len) {
+  EVP_DigestUpdate(ctx_, data, len);
+}
+Sha256Digest Sha256::final() {
+  return finish<Sha256Digest>(ctx_, sha256_md());
+}
 Sha256Digest Sha256::hash(std::string_view s) {
   thread_local Sha256 h;
   h.update(s);

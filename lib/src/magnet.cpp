@@ -51,7 +51,8 @@ Magnet magnet_of(const Metainfo& m) {
   g.name = m.name;
   g.size = m.total_size;
   for (const auto& tier : m.trackers) {
-    for (const auto& url : tier) g.trackers.push_back(url);
+    for (const auto& url : tier)
+      g.trackers.push_back(url);
   }
   g.web_seeds = m.web_seeds;
   return g;
@@ -71,9 +72,12 @@ std::string to_uri(const Magnet& g) {
   }
   if (!g.name.empty()) add("dn", percent_encode(g.name));
   if (g.size) add("xl", std::to_string(*g.size));
-  for (const auto& t : g.trackers) add("tr", percent_encode(t));
-  for (const auto& w : g.web_seeds) add("ws", percent_encode(w));
-  for (const auto& p : g.peers) add("x.pe", percent_encode(p));
+  for (const auto& t : g.trackers)
+    add("tr", percent_encode(t));
+  for (const auto& w : g.web_seeds)
+    add("ws", percent_encode(w));
+  for (const auto& p : g.peers)
+    add("x.pe", percent_encode(p));
   if (!g.select_only.empty()) add("so", g.select_only);
   return s;
 }

@@ -5,7 +5,9 @@
 
 namespace evert::merkle {
 
-uint64_t next_pow2(uint64_t n) { return n <= 1 ? 1 : std::bit_ceil(n); }
+uint64_t next_pow2(uint64_t n) {
+  return n <= 1 ? 1 : std::bit_ceil(n);
+}
 
 int log2_exact(uint64_t pow2) {
   assert(std::has_single_bit(pow2));
@@ -14,7 +16,8 @@ int log2_exact(uint64_t pow2) {
 
 Sha256Digest pad_root(int levels) {
   Sha256Digest d;  // zero digest
-  for (int i = 0; i < levels; ++i) d = Sha256::hash_pair(d, d);
+  for (int i = 0; i < levels; ++i)
+    d = Sha256::hash_pair(d, d);
   return d;
 }
 

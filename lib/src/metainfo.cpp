@@ -42,7 +42,8 @@ TorrentVersion Metainfo::version() const {
 uint64_t Metainfo::piece_count() const {
   if (has_v1()) return pieces.size() / Sha1Digest::kSize;
   uint64_t n = 0;
-  for (const auto& f : files) n += (f.length + piece_length - 1) / piece_length;
+  for (const auto& f : files)
+    n += (f.length + piece_length - 1) / piece_length;
   return n;
 }
 
@@ -277,8 +278,8 @@ class Parser {
     return true;
   }
 
-  bool parse_v2_file(const Value& leaf, const std::string& at,
-                     const std::vector<std::string>& path, std::vector<FileEntry>& files) {
+  bool parse_v2_file(const Value& leaf, const std::string& at, const std::vector<std::string>& path,
+                     std::vector<FileEntry>& files) {
     if (!leaf.is_dict()) return fail(at, "file entry is not a dictionary");
     if (files.size() >= limits_.max_files) return fail("info.file tree", "too many files");
     const Value* len = get(leaf, "length", Value::Type::kInteger, at, true);
@@ -433,7 +434,8 @@ class Parser {
 
   static std::string join(const std::vector<std::string>& parts) {
     std::string s;
-    for (const auto& p : parts) s += (s.empty() ? "" : "/") + p;
+    for (const auto& p : parts)
+      s += (s.empty() ? "" : "/") + p;
     return s;
   }
 

@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <chrono>
-#include <bit>
 #include <condition_variable>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -26,8 +26,9 @@ namespace {
 constexpr uint64_t kBatchBytes = 4 << 20;       // work taken by a worker at a time
 constexpr uint64_t kReadAheadBytes = 64 << 20;  // how far the read-ahead runs ahead
 constexpr uint64_t kReadAheadChunk = 8 << 20;   // one madvise call
-constexpr uint64_t kSlice = 1 << 20;            // bytes hashed per read          // bytes hashed per read (fits in L2)
-constexpr uint64_t kMapMinBytes = 4 << 20;      // smaller files are read, not mapped
+constexpr uint64_t kSlice =
+    1 << 20;  // bytes hashed per read          // bytes hashed per read (fits in L2)
+constexpr uint64_t kMapMinBytes = 4 << 20;  // smaller files are read, not mapped
 // Mapping is the cheaper path when the page cache holds the file in large folios (as kernel
 // readahead leaves it): the measured cost is a few microseconds of CPU per MiB. With 4 KiB
 // pages (as small writes leave a file) mapping costs ~100 us/MiB, more than copying with
@@ -103,7 +104,8 @@ class Hasher {
                                               (piece_count_ + batch_ - 1) / batch_));
     std::vector<std::thread> threads;
     threads.emplace_back([this] { read_ahead(); });
-    for (int i = 0; i < n; ++i) threads.emplace_back([this] { work(); });
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([this] { work(); });
     {
       std::unique_lock lock(mu_);
       while (workers_done_ < n) {
@@ -117,7 +119,8 @@ class Hasher {
       }
     }
     stop_ = true;
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      t.join();
     if (!error_.empty()) return Error(error_);
     if (r_.cancel != nullptr && r_.cancel->load()) return Error("cancelled");
     if (r_.progress) r_.progress(total_, total_);
@@ -153,7 +156,8 @@ class Hasher {
       m.data = static_cast<const uint8_t*>(p);
       const uint64_t windows = (m.size + kReadAheadChunk - 1) / kReadAheadChunk;
       m.window_read = std::make_unique<std::atomic<bool>[]>(windows);
-      for (uint64_t w = 0; w < windows; ++w) m.window_read[w] = false;
+      for (uint64_t w = 0; w < windows; ++w)
+        m.window_read[w] = false;
     });
     if (!m.error.empty()) {
       set_error(m.error);
@@ -186,8 +190,9 @@ class Hasher {
       const ssize_t n = pread(m.fd, buf.data() + got, len - got, static_cast<off_t>(off + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        set_error(files_[i].disk_path + (n == 0 ? ": file shrank while being hashed"
-                                                : ": read error: " + std::string(std::strerror(errno))));
+        set_error(files_[i].disk_path +
+                  (n == 0 ? ": file shrank while being hashed"
+                          : ": read error: " + std::string(std::strerror(errno))));
         return nullptr;
       }
       got += static_cast<uint64_t>(n);
@@ -216,7 +221,8 @@ class Hasher {
       prepare_window(mapped_[f], off, len);
       off += len;
     }
-    for (; f < files_.size(); ++f) release(f, 1);
+    for (; f < files_.size(); ++f)
+      release(f, 1);
   }
 
   // Brings one window of a file into the page cache ahead of the workers and decides how they
@@ -285,8 +291,9 @@ class Hasher {
   void hash_v1_piece(uint64_t p, Sha1& sha1, std::vector<uint8_t>& buf) {
     uint64_t pos = p * r_.piece_length;
     const uint64_t end = std::min(pos + r_.piece_length, first_[files_.size()]);
-    size_t f = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), pos) -
-                                   first_.begin()) - 1;
+    size_t f =
+        static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), pos) - first_.begin()) -
+        1;
     while (pos < end) {
       const uint64_t off = pos - first_[f];
       const uint64_t len = std::min(end - pos, files_[f].size - off);
@@ -308,11 +315,11 @@ class Hasher {
   }
 
   // v2 / hybrid: the piece lies within one file.
-  void hash_aligned_piece(uint64_t p, Sha1& sha1, Sha256& sha256,
-                          std::vector<Sha256Digest>& leaves, std::vector<uint8_t>& buf) {
+  void hash_aligned_piece(uint64_t p, Sha1& sha1, Sha256& sha256, std::vector<Sha256Digest>& leaves,
+                          std::vector<uint8_t>& buf) {
     const uint64_t pl = r_.piece_length;
-    const size_t f = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), p) -
-                                         first_.begin()) - 1;
+    const size_t f =
+        static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), p) - first_.begin()) - 1;
     const uint64_t off = (p - first_[f]) * pl;
     const uint64_t len = std::min(pl, files_[f].size - off);
     const bool v1 = r_.layout == Layout::kHybrid;
@@ -357,7 +364,8 @@ class Hasher {
       out_.files[i].pieces_root = merkle::root_from_piece_layer(layers_[i], r_.piece_length);
       std::string& s = out_.files[i].piece_layer;
       s.reserve(layers_[i].size() * Sha256Digest::kSize);
-      for (const auto& d : layers_[i]) s += d.view();
+      for (const auto& d : layers_[i])
+        s += d.view();
     }
   }
 
@@ -386,9 +394,8 @@ Result<HashResult> hash_files(const HashRequest& request) {
   if (request.files == nullptr || request.piece_length == 0) {
     return Error("hash_files: no files or no piece length");
   }
-  if (request.layout != Layout::kV1 &&
-      (request.piece_length % merkle::kBlockSize != 0 ||
-       !std::has_single_bit(request.piece_length))) {
+  if (request.layout != Layout::kV1 && (request.piece_length % merkle::kBlockSize != 0 ||
+                                        !std::has_single_bit(request.piece_length))) {
     return Error("v2 piece length must be a power of two of at least 16 KiB");
   }
   return Hasher(request).run();

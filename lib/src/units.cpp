@@ -12,7 +12,8 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || ptr == text.data()) return std::nullopt;
   std::string suffix(ptr, text.data() + text.size());
-  for (auto& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : suffix)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (suffix.size() > 1 && suffix.back() == 'b' && suffix != "b") suffix.pop_back();  // "kb"
   if (suffix.size() > 1 && suffix.back() == 'i') suffix.pop_back();                   // "ki"
   int shift = 0;

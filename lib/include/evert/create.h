@@ -36,17 +36,17 @@ struct CreateOptions {
   bool is_private = false;                         // BEP 27
   std::string source;                              // info.source (changes the info-hash)
   std::string comment;
-  std::string created_by;                 // empty: no "created by" key
-  std::optional<int64_t> creation_date;   // seconds since the epoch; nullopt: no date
-  std::string name;                       // empty: the last component of the path
-  int threads = 0;                        // hashing workers; 0: one per core
+  std::string created_by;                // empty: no "created by" key
+  std::optional<int64_t> creation_date;  // seconds since the epoch; nullopt: no date
+  std::string name;                      // empty: the last component of the path
+  int threads = 0;                       // hashing workers; 0: one per core
   std::function<void(uint64_t done, uint64_t total)> progress;  // see HashRequest::progress
   const std::atomic<bool>* cancel = nullptr;
 };
 
 struct CreatedTorrent {
-  std::string bytes;   // the .torrent file
-  Metainfo metainfo;   // the same, parsed back (so it is validated like any other torrent)
+  std::string bytes;  // the .torrent file
+  Metainfo metainfo;  // the same, parsed back (so it is validated like any other torrent)
 };
 
 // Creates a torrent of the files in `input` (see scan_path()). Fails when an option is

@@ -50,8 +50,8 @@ struct HashRequest {
 };
 
 struct FileHashes {
-  Sha256Digest pieces_root;      // zero for empty files or v1 layout
-  std::string piece_layer;       // 32-byte hashes; only for files longer than one piece
+  Sha256Digest pieces_root;  // zero for empty files or v1 layout
+  std::string piece_layer;   // 32-byte hashes; only for files longer than one piece
 };
 
 struct HashResult {
