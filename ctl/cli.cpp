@@ -21,7 +21,15 @@ int fail(const CommonOptions& common, const std::string& code, const std::string
   return fail(message);
 }
 
-bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+int usage_error(const CommonOptions& common, const std::string& message) {
+  fail(common, "usage", message);
+  std::cerr << "Run with --help for more information.\n";
+  return kExitUsage;
+}
+
+bool stderr_is_tty() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 void print_json(const nlohmann::json& j) {
   // Torrent names and paths are bytes, not always UTF-8: replace invalid sequences instead of

@@ -27,6 +27,9 @@ int fail(const std::string& message);
 // With --json, errors are also JSON on stdout: {"error":{"code":..., "message":...}}.
 int fail(const CommonOptions& common, const std::string& code, const std::string& message);
 
+// A bad option value found after parsing: reported like fail(), but returns kExitUsage.
+int usage_error(const CommonOptions& common, const std::string& message);
+
 // Whether stderr is a terminal (progress bars) and stdout (colour-free human tables anyway).
 bool stderr_is_tty();
 

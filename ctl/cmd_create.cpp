@@ -38,7 +38,9 @@ struct CreateArgs {
 
 std::atomic<bool> g_cancel{false};
 
-void on_interrupt(int /*sig*/) { g_cancel = true; }
+void on_interrupt(int /*sig*/) {
+  g_cancel = true;
+}
 
 // Memory-mapped input turns a file truncated under us into SIGBUS; say what happened.
 void on_sigbus(int /*sig*/) {
@@ -106,9 +108,9 @@ int run_create(CLI::App& cmd, const CreateArgs& a) {
   if (a.v2) o.version = TorrentVersion::kV2;
   if (a.piece_size != "auto") {
     auto size = parse_size(a.piece_size);
-    if (!size) return fail(a.common, "usage", "--piece-size: not a size: '" + a.piece_size + "'");
+    if (!size) return usage_error(a.common, "--piece-size: not a size: '" + a.piece_size + "'");
     if (std::string why = check_piece_length(*size); !why.empty()) {
-      return fail(a.common, "usage", "--piece-size: " + why);
+      return usage_error(a.common, "--piece-size: " + why);
     }
     o.piece_length = *size;
   }
@@ -128,7 +130,8 @@ int run_create(CLI::App& cmd, const CreateArgs& a) {
   auto input = scan_path(a.path, scan);
   if (!input) return fail(a.common, "input", input.error().message);
   if (!a.common.quiet) {
-    for (const auto& w : input->warnings) std::cerr << "evertctl: warning: " << w << '\n';
+    for (const auto& w : input->warnings)
+      std::cerr << "evertctl: warning: " << w << '\n';
   }
 
   const std::string name = a.name.empty() ? input->name : a.name;
@@ -177,8 +180,9 @@ Command add_create(CLI::App& parent) {
   auto a = std::make_shared<CreateArgs>();
   CLI::App* cmd = parent.add_subcommand("create", "Create a .torrent from a file or a folder");
   cmd->add_option("PATH", a->path, "File or folder to make a torrent of")->required();
-  cmd->add_option("-o,--output", a->output, "Where to write the .torrent ('-': standard output; "
-                                            "default: NAME.torrent here)");
+  cmd->add_option("-o,--output", a->output,
+                  "Where to write the .torrent ('-': standard output; "
+                  "default: NAME.torrent here)");
   auto* v1 = cmd->add_flag("--v1", a->v1, "BitTorrent v1 only (SHA-1 pieces)");
   auto* v2 = cmd->add_flag("--v2", a->v2, "BitTorrent v2 only (SHA-256 merkle trees, BEP 52)");
   auto* hy = cmd->add_flag("--hybrid", a->hybrid, "v1 and v2 in one torrent (the default)");
@@ -188,17 +192,20 @@ Command add_create(CLI::App& parent) {
                   "Piece size, a power of two from 16K to 64M, or 'auto' (the default: the "
                   "smallest from 16K to 16M giving at most 2048 pieces)");
   cmd->add_option("-t,--tracker", a->trackers, "Tracker URL, added to the current tier (repeat)");
-  cmd->add_flag("--tier")->description("Start a new tracker tier for the -t options after it (BEP 12)");
+  cmd->add_flag("--tier")->description(
+      "Start a new tracker tier for the -t options after it (BEP 12)");
   cmd->add_option("-w,--web-seed", a->web_seeds, "Web seed URL (BEP 19; repeat)");
   cmd->add_flag("--private", a->is_private, "Private torrent: no DHT or peer exchange (BEP 27)");
-  cmd->add_option("--source", a->source, "Source tag (changes the info-hash; used by private trackers)");
+  cmd->add_option("--source", a->source,
+                  "Source tag (changes the info-hash; used by private trackers)");
   cmd->add_option("--comment", a->comment, "Comment");
   cmd->add_option("--name", a->name, "Torrent name (default: the file or folder name)");
   cmd->add_flag("--no-date", a->no_date, "Leave out the creation date (reproducible output)");
   cmd->add_option("--threads", a->threads, "Hashing threads (default: one per core)")
       ->check(CLI::Range(1, 256));
   cmd->add_flag("-f,--force", a->force, "Overwrite the output file if it exists");
-  cmd->add_flag("--no-hidden", a->no_hidden, "Leave out files and folders whose name starts with '.'");
+  cmd->add_flag("--no-hidden", a->no_hidden,
+                "Leave out files and folders whose name starts with '.'");
   cmd->add_flag("--follow-symlinks", a->follow_symlinks,
                 "Follow symbolic links inside the folder (default: skip them)");
   add_common_options(*cmd, a->common);

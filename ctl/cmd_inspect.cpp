@@ -42,7 +42,8 @@ int run_inspect(const InspectArgs& a) {
 
 Command add_inspect(CLI::App& parent) {
   auto a = std::make_shared<InspectArgs>();
-  CLI::App* cmd = parent.add_subcommand("inspect", "Show what a .torrent file or magnet link holds");
+  CLI::App* cmd =
+      parent.add_subcommand("inspect", "Show what a .torrent file or magnet link holds");
   cmd->add_option("TARGET", a->target, "A .torrent file or a magnet: link")->required();
   cmd->add_flag("--files", a->files, "List every file with its size");
   add_common_options(*cmd, a->common);

@@ -94,8 +94,9 @@ void print_human(std::ostream& out, const Metainfo& m, bool with_files) {
   row(out, "Name", m.name);
   row(out, "Version", version_text(m.version()));
   const size_t n = m.real_file_count();
-  row(out, "Size", format_size(m.total_size) + " (" + std::to_string(m.total_size) + " bytes) in " +
-                       std::to_string(n) + (n == 1 ? " file" : " files"));
+  row(out, "Size",
+      format_size(m.total_size) + " (" + std::to_string(m.total_size) + " bytes) in " +
+          std::to_string(n) + (n == 1 ? " file" : " files"));
   row(out, "Pieces", std::to_string(m.piece_count()) + " x " + format_size(m.piece_length));
   row(out, "Private", m.is_private ? "yes" : "no");
   if (!m.source.empty()) row(out, "Source", m.source);
@@ -110,7 +111,8 @@ void print_human(std::ostream& out, const Metainfo& m, bool with_files) {
       first = false;
     }
   }
-  for (size_t i = 0; i < m.web_seeds.size(); ++i) row(out, i == 0 ? "Web seeds" : "", m.web_seeds[i]);
+  for (size_t i = 0; i < m.web_seeds.size(); ++i)
+    row(out, i == 0 ? "Web seeds" : "", m.web_seeds[i]);
   print_hashes(out, m);
   if (with_files) {
     out << "Files:\n";
@@ -128,9 +130,12 @@ void print_human(std::ostream& out, const Magnet& g) {
   if (g.info_hash_v1) row(out, "Info-hash v1", to_hex(*g.info_hash_v1));
   if (g.info_hash_v2) row(out, "Info-hash v2", to_hex(*g.info_hash_v2));
   if (g.trackers.empty()) row(out, "Trackers", "none");
-  for (size_t i = 0; i < g.trackers.size(); ++i) row(out, i == 0 ? "Trackers" : "", g.trackers[i]);
-  for (size_t i = 0; i < g.web_seeds.size(); ++i) row(out, i == 0 ? "Web seeds" : "", g.web_seeds[i]);
-  for (size_t i = 0; i < g.peers.size(); ++i) row(out, i == 0 ? "Peers" : "", g.peers[i]);
+  for (size_t i = 0; i < g.trackers.size(); ++i)
+    row(out, i == 0 ? "Trackers" : "", g.trackers[i]);
+  for (size_t i = 0; i < g.web_seeds.size(); ++i)
+    row(out, i == 0 ? "Web seeds" : "", g.web_seeds[i]);
+  for (size_t i = 0; i < g.peers.size(); ++i)
+    row(out, i == 0 ? "Peers" : "", g.peers[i]);
   if (!g.select_only.empty()) row(out, "Select only", g.select_only);
 }
 

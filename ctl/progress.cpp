@@ -13,7 +13,9 @@ namespace evert::ctl {
 ProgressBar::ProgressBar(std::string label, bool enabled)
     : label_(std::move(label)), enabled_(enabled) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 std::string ProgressBar::format_duration(double seconds) {
   const auto s = static_cast<long>(seconds + 0.5);
@@ -45,8 +47,8 @@ void ProgressBar::update(uint64_t done, uint64_t total) {
   std::snprintf(tail, sizeof tail, " %3d%%  %s/s  %s %s", static_cast<int>(fraction * 100),
                 format_size(static_cast<uint64_t>(rate)).c_str(), done >= total ? "in" : "ETA",
                 eta.c_str());
-  const int width = std::clamp(columns - static_cast<int>(label_.size() + std::string(tail).size()) - 4,
-                               10, 50);
+  const int width =
+      std::clamp(columns - static_cast<int>(label_.size() + std::string(tail).size()) - 4, 10, 50);
   const int filled = static_cast<int>(fraction * width);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(width - filled), '.');
