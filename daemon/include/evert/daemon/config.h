@@ -1,0 +1,182 @@
+// evertd's configuration: YAML, one typed struct per section with defaults as member
+// initialisers, and one field table per section (STYLE.md §12) that parses, rejects unknown
+// keys, prints the defaults and tells which changed keys a reload can apply.
+//
+// Files: the main file (default /etc/evert/evertd.yaml), then drop-ins FILE.d/*.yaml applied in
+// name order on top of it. Errors name FILE:LINE:COLUMN and the key path.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "evert/result.h"
+
+namespace evert::daemon {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/evert/evertd.yaml";
+
+struct DaemonSection {
+  std::string state_dir = "/var/lib/evert";
+  std::vector<std::string> modules;  // which built-in modules run, in start order
+  int worker_threads = 2;
+  int shutdown_timeout = 10;  // seconds
+};
+
+struct LogSection {
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string target = "auto";  // auto (journal when run by systemd), journal, stderr
+};
+
+struct ControlSection {
+  std::string socket = "/run/evert/evertd.sock";
+  std::string socket_group = "evert";  // empty: leave the group as created
+  uint32_t socket_mode = 0660;
+  uint64_t max_body = 1 << 20;
+};
+
+struct StoreSection {
+  int commit_interval = 200;     // milliseconds: the durability window of hot-path writes
+  uint64_t map_size = 64 << 20;  // initial LMDB map size; it grows by itself when full
+};
+
+struct Config {
+  DaemonSection daemon;
+  LogSection log;
+  ControlSection control;
+  StoreSection store;
+  // Sections of modules, validated by the modules themselves (Module::configure).
+  std::map<std::string, YAML::Node> modules;
+  std::vector<std::string> files;  // the files it was read from, for messages
+};
+
+// One row of a field table.
+template <class S>
+struct Field {
+  std::string key;
+  std::string help;  // one line, printed as a comment
+  bool reloadable = false;
+  // Parses `node` into the section; the error text is prefixed with the location by the caller.
+  std::function<std::string(const YAML::Node& node, S& section)> parse;
+  std::function<std::string(const S& section)> show;  // the value as YAML
+};
+
+template <class S>
+using FieldTable = std::vector<Field<S>>;
+
+// "FILE:LINE:COLUMN" of a node (1-based, as editors count).
+std::string location(const std::string& file, const YAML::Node& node);
+
+// Field constructors for the common types.
+template <class S>
+Field<S> int_field(std::string key, int S::*member, int lo, int hi, bool reloadable,
+                   std::string help) {
+  return {std::move(key), std::move(help), reloadable,
+          [=](const YAML::Node& n, S& s) -> std::string {
+            long long v = 0;
+            if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
+              return "expected an integer";
+            }
+            if (v < lo || v > hi) {
+              return "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + " (got " +
+                     std::to_string(v) + ")";
+            }
+            s.*member = static_cast<int>(v);
+            return {};
+          },
+          [=](const S& s) { return std::to_string(s.*member); }};
+}
+
+// Quotes a string for YAML output.
+std::string yaml_quote(const std::string& s);
+
+template <class S>
+Field<S> string_field(std::string key, std::string S::*member, bool reloadable, std::string help,
+                      std::function<std::string(const std::string&)> check = {}) {
+  return {std::move(key), std::move(help), reloadable,
+          [=](const YAML::Node& n, S& s) -> std::string {
+            if (!n.IsScalar()) return "expected a string";
+            const std::string v = n.Scalar();
+            if (check) {
+              if (std::string why = check(v); !why.empty()) return why;
+            }
+            s.*member = v;
+            return {};
+          },
+          [=](const S& s) { return yaml_quote(s.*member); }};
+}
+
+template <class S>
+Field<S> choice_field(std::string key, std::string S::*member, std::vector<std::string> choices,
+                      bool reloadable, std::string help) {
+  auto check = [choices](const std::string& v) -> std::string {
+    std::string list;
+    for (const auto& c : choices) {
+      if (c == v) return {};
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    return "must be one of " + list + " (got '" + v + "')";
+  };
+  return string_field<S>(std::move(key), member, reloadable, std::move(help), check);
+}
+
+template <class S>
+Status parse_section(const std::string& file, const std::string& name, const YAML::Node& node,
+                     const FieldTable<S>& table, S& section) {
+  if (node.IsNull()) return Ok{};
+  if (!node.IsMap()) return Error(location(file, node) + ": " + name + ": expected a mapping");
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const Field<S>* field = nullptr;
+    for (const auto& f : table) {
+      if (f.key == key) field = &f;
+    }
+    if (field == nullptr) {
+      return Error(location(file, kv.first) + ": " + name + "." + key + ": unknown key");
+    }
+    if (std::string why = field->parse(kv.second, section); !why.empty()) {
+      return Error(location(file, kv.second) + ": " + name + "." + key + ": " + why);
+    }
+  }
+  return Ok{};
+}
+
+template <class S>
+void print_section(std::string& out, const std::string& name, const FieldTable<S>& table,
+                   const S& section, const std::string& prefix) {
+  out += prefix + name + ":\n";
+  for (const auto& f : table) {
+    out += prefix + "  # " + f.help + (f.reloadable ? "" : " (restart)") + "\n";
+    out += prefix + "  " + f.key + ": " + f.show(section) + "\n";
+  }
+}
+
+// What the host knows about modules when it reads a config: their names, and the default
+// YAML of each module's section (for printing).
+struct ModuleSchema {
+  std::string name;
+  std::string description;
+  std::function<std::string(const std::string& prefix)> print_defaults;
+};
+
+// Reads the main file and its drop-ins. Every error names the file, line, column and key.
+Result<Config> load_config(const std::string& path, const std::vector<ModuleSchema>& modules);
+// Parses one YAML document (for tests and --check-config on text).
+Result<Config> parse_config_text(const std::string& text, const std::string& name,
+                                 const std::vector<ModuleSchema>& modules);
+
+// The defaults as YAML; with `commented`, every line is commented out (etc/evertd.yaml).
+std::string print_default_config(const std::vector<ModuleSchema>& modules, bool commented);
+
+// A key whose value differs between two configs, and whether reload can apply it.
+struct ConfigChange {
+  std::string key;  // "log.level"
+  bool reloadable = false;
+};
+std::vector<ConfigChange> diff_configs(const Config& a, const Config& b);
+
+}  // namespace evert::daemon
