@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
+
+#include "evert/control_client.h"
 
 namespace evert::ctl {
 
@@ -25,6 +28,45 @@ int usage_error(const CommonOptions& common, const std::string& message) {
   fail(common, "usage", message);
   std::cerr << "Run with --help for more information.\n";
   return kExitUsage;
+}
+
+std::string DaemonOptions::socket_path() const {
+  if (!socket.empty()) return socket;
+  if (const char* env = std::getenv("EVERT_SOCKET"); env != nullptr && *env != '\0') return env;
+  return kDefaultControlSocket;
+}
+
+void add_daemon_options(CLI::App& cmd, DaemonOptions& daemon) {
+  cmd.add_option("--socket", daemon.socket,
+                 std::string("evertd's control socket (default: $EVERT_SOCKET, else ") +
+                     kDefaultControlSocket + ")");
+}
+
+std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const DaemonOptions& daemon,
+                                          const std::string& method, const std::string& path,
+                                          const std::string& body, int& exit_code) {
+  exit_code = kExitFailure;
+  auto r = control_request(daemon.socket_path(), method, path, body);
+  if (!r) {
+    fail(common, "unreachable", r.error().message);
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) {
+    fail(common, "bad_answer",
+         "evertd answered HTTP " + std::to_string(r->status) + " with something that is not JSON");
+    return std::nullopt;
+  }
+  if (r->status >= 400) {
+    const auto& e = j.contains("error") ? j["error"] : nlohmann::json::object();
+    if (common.json) {
+      print_json(j);
+    }
+    fail(e.value("message", "evertd answered HTTP " + std::to_string(r->status)));
+    return std::nullopt;
+  }
+  exit_code = kExitOk;
+  return j;
 }
 
 bool stderr_is_tty() {

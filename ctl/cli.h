@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace evert::ctl {
@@ -18,6 +19,19 @@ struct CommonOptions {
   bool json = false;   // machine-readable output on stdout
   bool quiet = false;  // no progress and no warnings
 };
+
+// Options of commands that talk to evertd.
+struct DaemonOptions {
+  std::string socket;  // --socket; else $EVERT_SOCKET; else the default
+  [[nodiscard]] std::string socket_path() const;
+};
+void add_daemon_options(CLI::App& cmd, DaemonOptions& daemon);
+
+// Sends a request to evertd and parses its JSON answer. On failure (no daemon, no access, an
+// error answer) prints the message and returns nullopt with `exit_code` set.
+std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const DaemonOptions& daemon,
+                                          const std::string& method, const std::string& path,
+                                          const std::string& body, int& exit_code);
 
 // Adds --json and --quiet to a command.
 void add_common_options(CLI::App& cmd, CommonOptions& common);
@@ -44,5 +58,7 @@ struct Command {
 
 Command add_create(CLI::App& parent);
 Command add_inspect(CLI::App& parent);
+Command add_status(CLI::App& parent);
+Command add_reload(CLI::App& parent);
 
 }  // namespace evert::ctl

@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.footer("Run 'evertctl COMMAND --help' for a command's options. See evertctl(1).");
 
-  const std::vector<Command> commands = {add_create(app), add_inspect(app)};
+  const std::vector<Command> commands = {add_create(app), add_inspect(app), add_status(app),
+                                         add_reload(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

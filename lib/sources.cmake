@@ -9,4 +9,5 @@ set(EVERT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/create.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/magnet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/units.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/control_client.cpp
 )
