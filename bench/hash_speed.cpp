@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     }
   });
   const double sodium256 = gib_per_s(data.size(), [&] {
-    for (size_t o = 0; o < data.size(); o += kBlock) crypto_hash_sha256(out, &data[o], kBlock);
+    for (size_t o = 0; o < data.size(); o += kBlock)
+      crypto_hash_sha256(out, &data[o], kBlock);
   });
   const double ossl1 = gib_per_s(data.size(), [&] {
     sha1.update(data.data(), data.size());

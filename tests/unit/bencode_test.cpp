@@ -52,8 +52,9 @@ INSTANTIATE_TEST_SUITE_P(
     All, BencodeRejects,
     ::testing::Values(Rejection{"i03e", 0, "leading zero"}, Rejection{"i-0e", 0, "negative zero"},
                       Rejection{"i-03e", 0, "leading zero"}, Rejection{"ie", 0, "empty integer"},
-                      Rejection{"i-e", 0, "empty integer"}, Rejection{"i+3e", 1, "invalid character"},
-                      Rejection{"i3", 0, "no 'e'"}, Rejection{"i1.5e", 2, "invalid character"},
+                      Rejection{"i-e", 0, "empty integer"},
+                      Rejection{"i+3e", 1, "invalid character"}, Rejection{"i3", 0, "no 'e'"},
+                      Rejection{"i1.5e", 2, "invalid character"},
                       Rejection{"i9223372036854775808e", 0, "64-bit"},
                       Rejection{"i-9223372036854775809e", 0, "64-bit"},
                       Rejection{"04:spam", 0, "leading zero in string length"},
@@ -62,11 +63,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Rejection{"d4:spam4:eggs3:cow3:mooe", 13, "not sorted"},
                       Rejection{"d3:cow3:moo3:cow3:mooe", 11, "duplicate"},
                       Rejection{"di1e3:mooe", 1, "not a string"},
-                      Rejection{"d3:cowe", 6, "expected a value"}, Rejection{"l4:spam", 0, "list has no 'e'"},
+                      Rejection{"d3:cowe", 6, "expected a value"},
+                      Rejection{"l4:spam", 0, "list has no 'e'"},
                       Rejection{"d3:cow3:moo", 0, "dictionary has no 'e'"},
-                      Rejection{"4:spamx", 6, "trailing bytes"}, Rejection{"i1ei2e", 3, "trailing bytes"},
-                      Rejection{"", 0, "truncated"}, Rejection{"x", 0, "unexpected byte"},
-                      Rejection{"e", 0, "unexpected byte"}));
+                      Rejection{"4:spamx", 6, "trailing bytes"},
+                      Rejection{"i1ei2e", 3, "trailing bytes"}, Rejection{"", 0, "truncated"},
+                      Rejection{"x", 0, "unexpected byte"}, Rejection{"e", 0, "unexpected byte"}));
 
 TEST(Bencode, Int64Extremes) {
   EXPECT_EQ(must_decode("i9223372036854775807e").as_int(), INT64_MAX);

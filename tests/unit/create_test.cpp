@@ -15,12 +15,12 @@ using test::write_file;
 TEST(PieceSize, AutoRule) {
   EXPECT_EQ(auto_piece_length(0), 16u << 10);
   EXPECT_EQ(auto_piece_length(1), 16u << 10);
-  EXPECT_EQ(auto_piece_length(32u << 20), 16u << 10);          // exactly 2048 pieces
+  EXPECT_EQ(auto_piece_length(32u << 20), 16u << 10);  // exactly 2048 pieces
   EXPECT_EQ(auto_piece_length((32u << 20) + 1), 32u << 10);
-  EXPECT_EQ(auto_piece_length(2ull << 30), 1u << 20);          // 2 GiB: 2048 x 1 MiB
-  EXPECT_EQ(auto_piece_length(700u << 20), 512u << 10);        // 1400 pieces
-  EXPECT_EQ(auto_piece_length(32ull << 30), 16u << 20);        // 32 GiB: 2048 x 16 MiB
-  EXPECT_EQ(auto_piece_length(1ull << 40), 16u << 20);         // never above 16 MiB
+  EXPECT_EQ(auto_piece_length(2ull << 30), 1u << 20);    // 2 GiB: 2048 x 1 MiB
+  EXPECT_EQ(auto_piece_length(700u << 20), 512u << 10);  // 1400 pieces
+  EXPECT_EQ(auto_piece_length(32ull << 30), 16u << 20);  // 32 GiB: 2048 x 16 MiB
+  EXPECT_EQ(auto_piece_length(1ull << 40), 16u << 20);   // never above 16 MiB
   for (uint64_t size = 40u << 20; size < (30ull << 30); size = size * 3 / 2) {
     const uint64_t pl = auto_piece_length(size);
     const uint64_t pieces = (size + pl - 1) / pl;

@@ -15,7 +15,8 @@ std::vector<std::string> paths(const ScanResult& r) {
   std::vector<std::string> out;
   for (const auto& f : r.files) {
     std::string s;
-    for (const auto& c : f.path) s += (s.empty() ? "" : "/") + c;
+    for (const auto& c : f.path)
+      s += (s.empty() ? "" : "/") + c;
     out.push_back(s);
   }
   return out;
@@ -51,7 +52,8 @@ TEST(FileList, HiddenFilesIncludedUnlessAsked) {
   write_file(d / "t/.hidden", "h");
   write_file(d / "t/.git/config", "c");
   write_file(d / "t/shown", "s");
-  EXPECT_EQ(paths(*scan_path(d / "t")), (std::vector<std::string>{".git/config", ".hidden", "shown"}));
+  EXPECT_EQ(paths(*scan_path(d / "t")),
+            (std::vector<std::string>{".git/config", ".hidden", "shown"}));
   ScanOptions o;
   o.include_hidden = false;
   EXPECT_EQ(paths(*scan_path(d / "t", o)), (std::vector<std::string>{"shown"}));
@@ -105,7 +107,8 @@ TEST(FileList, SpecialFilesSkipped) {
 
 TEST(FileList, Errors) {
   TempDir d;
-  EXPECT_NE(scan_path(d / "missing").error().message.find("missing: cannot read"), std::string::npos);
+  EXPECT_NE(scan_path(d / "missing").error().message.find("missing: cannot read"),
+            std::string::npos);
   std::filesystem::create_directories(d / "emptydir");
   EXPECT_NE(scan_path(d / "emptydir").error().message.find("no files"), std::string::npos);
   write_file(d / "zeros/a", "");

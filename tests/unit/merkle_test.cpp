@@ -5,7 +5,9 @@
 namespace evert::merkle {
 namespace {
 
-Sha256Digest h(const std::string& s) { return Sha256::hash(s); }
+Sha256Digest h(const std::string& s) {
+  return Sha256::hash(s);
+}
 
 TEST(Merkle, NextPow2AndLog2) {
   EXPECT_EQ(next_pow2(0), 1u);
@@ -32,12 +34,14 @@ TEST(Merkle, RootPadsWithZeroLeaves) {
 TEST(Merkle, RootFromPieceLayerEqualsRootOverAllBlocks) {
   // 3 pieces of 4 blocks (piece length 64 KiB), the last one partial: 10 blocks in all.
   std::vector<Sha256Digest> blocks;
-  for (int i = 0; i < 10; ++i) blocks.push_back(h(std::to_string(i)));
+  for (int i = 0; i < 10; ++i)
+    blocks.push_back(h(std::to_string(i)));
   const Sha256Digest full = root(blocks, next_pow2(blocks.size()));
   std::vector<Sha256Digest> pieces;
   for (size_t p = 0; p < 3; ++p) {
-    std::vector<Sha256Digest> sub(blocks.begin() + static_cast<long>(p * 4),
-                                  blocks.begin() + static_cast<long>(std::min<size_t>(p * 4 + 4, 10)));
+    std::vector<Sha256Digest> sub(
+        blocks.begin() + static_cast<long>(p * 4),
+        blocks.begin() + static_cast<long>(std::min<size_t>(p * 4 + 4, 10)));
     pieces.push_back(root(sub, 4));
   }
   EXPECT_EQ(root_from_piece_layer(pieces, 4 * kBlockSize), full);

@@ -50,7 +50,9 @@ Dict v1_multi(const std::vector<std::pair<List, int64_t>>& files, int64_t pl = 1
   return top;
 }
 
-Result<Metainfo> parse(const Dict& d) { return parse_metainfo(bencode::encode(Value(d))); }
+Result<Metainfo> parse(const Dict& d) {
+  return parse_metainfo(bencode::encode(Value(d)));
+}
 
 void expect_error(const Dict& d, const std::string& fragment) {
   auto r = parse(d);
@@ -59,7 +61,9 @@ void expect_error(const Dict& d, const std::string& fragment) {
       << "got '" << r.error().message << "', want '" << fragment << "'";
 }
 
-Dict& info_of(Dict& top) { return top["info"].as_dict(); }
+Dict& info_of(Dict& top) {
+  return top["info"].as_dict();
+}
 
 TEST(Metainfo, V1SingleFile) {
   Dict t = v1_single();
@@ -90,7 +94,8 @@ TEST(Metainfo, V1SingleFile) {
 }
 
 TEST(Metainfo, V1MultiFileOffsets) {
-  auto r = parse(v1_multi({{List{Value("a")}, 10}, {List{Value("sub"), Value("b")}, 0},
+  auto r = parse(v1_multi({{List{Value("a")}, 10},
+                           {List{Value("sub"), Value("b")}, 0},
                            {List{Value("sub"), Value("c")}, 20000}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->multi_file);
@@ -103,7 +108,8 @@ TEST(Metainfo, V1MultiFileOffsets) {
 
 TEST(Metainfo, AnnounceListTiersAndWebSeeds) {
   Dict t = v1_single();
-  t["announce-list"] = List{List{Value("http://a"), Value("udp://b:1")}, List{}, List{Value("http://c")}};
+  t["announce-list"] =
+      List{List{Value("http://a"), Value("udp://b:1")}, List{}, List{Value("http://c")}};
   t["url-list"] = List{Value("http://ws1/"), Value("http://ws2/")};
   auto r = parse(t);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -157,7 +163,8 @@ TEST(Metainfo, MissingAndMistypedKeys) {
   t["url-list"] = 3;
   expect_error(t, "url-list");
   EXPECT_FALSE(parse_metainfo("i1e").ok());
-  EXPECT_NE(parse_metainfo("d4:infod").error().message.find("not valid bencode"), std::string::npos);
+  EXPECT_NE(parse_metainfo("d4:infod").error().message.find("not valid bencode"),
+            std::string::npos);
 }
 
 TEST(Metainfo, PieceCountMustMatchLength) {
@@ -203,7 +210,8 @@ V2Fixture make_v2() {
   V2Fixture f;
   std::vector<Sha256Digest> pieces = {Sha256::hash("p0"), Sha256::hash("p1"), Sha256::hash("p2")};
   f.big_root = merkle::root_from_piece_layer(pieces, 16384);
-  for (auto& p : pieces) f.layer += p.view();
+  for (auto& p : pieces)
+    f.layer += p.view();
   Dict big;
   big["length"] = 40000;
   big["pieces root"] = std::string(f.big_root.view());

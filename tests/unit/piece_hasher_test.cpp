@@ -17,7 +17,8 @@ using test::write_file;
 // Reference implementations, written the obvious way, to check the parallel hasher against.
 std::string reference_v1(const std::string& stream, uint64_t pl) {
   std::string out;
-  for (uint64_t o = 0; o < stream.size(); o += pl) out += Sha1::hash(stream.substr(o, pl)).view();
+  for (uint64_t o = 0; o < stream.size(); o += pl)
+    out += Sha1::hash(stream.substr(o, pl)).view();
   return out;
 }
 
@@ -30,7 +31,8 @@ Sha256Digest reference_root(const std::string& data) {
   level.resize(merkle::next_pow2(level.size()));  // zero leaves
   while (level.size() > 1) {
     std::vector<Sha256Digest> up;
-    for (size_t i = 0; i < level.size(); i += 2) up.push_back(Sha256::hash_pair(level[i], level[i + 1]));
+    for (size_t i = 0; i < level.size(); i += 2)
+      up.push_back(Sha256::hash_pair(level[i], level[i + 1]));
     level = up;
   }
   return level[0];
@@ -79,7 +81,8 @@ TEST_P(HasherThreads, V1PiecesSpanFiles) {
   Files f;
   fill_sample(f);
   std::string stream;
-  for (const auto& c : f.contents) stream += c;
+  for (const auto& c : f.contents)
+    stream += c;
   const HashResult h = must_hash(f, 32768, Layout::kV1, false, GetParam());
   EXPECT_EQ(h.pieces, reference_v1(stream, 32768));
   EXPECT_TRUE(h.files.empty());
@@ -149,7 +152,8 @@ TEST(Hasher, ProgressReachesTotal) {
   ASSERT_TRUE(hash_files(r).ok());
   EXPECT_TRUE(monotonic);
   uint64_t total = 0;
-  for (const auto& c : f.contents) total += c.size();
+  for (const auto& c : f.contents)
+    total += c.size();
   EXPECT_EQ(last_total, total);
   EXPECT_EQ(last_done, total);
 }

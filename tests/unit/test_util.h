@@ -35,14 +35,16 @@ class TempDir {
 inline std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  for (auto& c : s)
+    c = static_cast<char>(rng() & 0xff);
   return s;
 }
 
 // Writes `data` to `path`, creating parent folders.
 inline void write_file(const std::string& path, const std::string& data) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
 }  // namespace evert::test
