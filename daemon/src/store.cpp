@@ -77,14 +77,15 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& o) {
 }
 
 Store::~Store() {
-  (void)flush();
+  // A store whose open() failed has no writer thread (and maybe no environment).
+  if (writer_.joinable()) (void)flush();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
-  mdb_env_close(env_);
+  if (env_ != nullptr) mdb_env_close(env_);
 }
 
 unsigned Store::dbi(const std::string& name) const {

@@ -1,0 +1,62 @@
+#include "evert/daemon/event_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "evert/daemon/worker_pool.h"
+
+namespace evert::daemon {
+namespace {
+
+TEST(EventLoop, PostFromWorkersRunsOnTheLoopThread) {
+  EventLoop loop;
+  WorkerPool pool(3);
+  const auto loop_thread = std::this_thread::get_id();
+  std::atomic<int> done{0};
+  bool all_on_loop = true;
+  for (int i = 0; i < 100; ++i) {
+    pool.submit([&] {
+      loop.post([&] {
+        all_on_loop = all_on_loop && std::this_thread::get_id() == loop_thread;
+        if (++done == 100) loop.stop();
+      });
+    });
+  }
+  Timer guard(loop, [&] { loop.stop(); });  // bounded: never hang the suite
+  guard.start(std::chrono::seconds(10), false);
+  ASSERT_TRUE(loop.run());
+  EXPECT_EQ(done.load(), 100);
+  EXPECT_TRUE(all_on_loop);
+}
+
+TEST(EventLoop, TimersRepeatAndStop) {
+  EventLoop loop;
+  int ticks = 0;
+  Timer repeat(loop, [&] {
+    if (++ticks == 3) loop.stop();
+  });
+  repeat.start(std::chrono::milliseconds(1), true);
+  EXPECT_TRUE(repeat.active());
+  Timer guard(loop, [&] { loop.stop(); });
+  guard.start(std::chrono::seconds(10), false);
+  loop.run();
+  EXPECT_EQ(ticks, 3);
+  repeat.stop();
+  EXPECT_FALSE(repeat.active());
+}
+
+TEST(WorkerPool, ShutdownRunsQueuedJobs) {
+  std::atomic<int> n{0};
+  {
+    WorkerPool pool(2);
+    for (int i = 0; i < 50; ++i)
+      pool.submit([&] { ++n; });
+    pool.shutdown();
+  }
+  EXPECT_EQ(n.load(), 50);
+}
+
+}  // namespace
+}  // namespace evert::daemon
