@@ -77,6 +77,8 @@ Result<ControlResponse> control_request(const std::string& socket_path, const st
   for (size_t sent = 0; sent < req.size();) {
     const ssize_t n = send(fd.get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
+    // The daemon may answer (413) and close before reading a large body: read its answer.
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) break;
     if (n <= 0) return Error(socket_path + ": cannot send: " + std::strerror(errno));
     sent += static_cast<size_t>(n);
   }
@@ -96,6 +98,7 @@ Result<ControlResponse> control_request(const std::string& socket_path, const st
     if (rc <= 0) continue;
     const ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ECONNRESET && !resp.empty()) break;
     if (n < 0) return Error(socket_path + ": read error: " + std::strerror(errno));
     if (n == 0) break;
     resp.append(buf, static_cast<size_t>(n));

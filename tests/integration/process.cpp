@@ -89,10 +89,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms) 
 }
 
 int spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
-                  const std::string& stderr_path) {
+                  const std::string& stderr_path, const std::vector<std::string>& extra_env) {
   auto args = c_argv(argv);
   const pid_t pid = fork();
   if (pid == 0) {
+    for (const auto& e : extra_env)
+      putenv(const_cast<char*>(e.c_str()));
     redirect(0, "");
     redirect(1, stdout_path);
     redirect(2, stderr_path);
