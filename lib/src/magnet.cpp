@@ -11,12 +11,12 @@ constexpr std::string_view kSha256Multihash = "1220";  // multihash: sha2-256, 3
 constexpr size_t kMaxMagnetBytes = 64 * 1024;
 }  // namespace
 
-std::string percent_encode(std::string_view s) {
+std::string percent_encode(std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
+        c == '.' || c == '_' || c == '~' || keep.find(static_cast<char>(c)) != keep.npos) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -78,7 +78,7 @@ std::string to_uri(const Magnet& g) {
     add("ws", percent_encode(w));
   for (const auto& p : g.peers)
     add("x.pe", percent_encode(p));
-  if (!g.select_only.empty()) add("so", g.select_only);
+  if (!g.select_only.empty()) add("so", percent_encode(g.select_only, ","));
   return s;
 }
 
@@ -144,6 +144,10 @@ Result<Magnet> parse_magnet(std::string_view uri) {
     } else if (key == "x.pe") {
       g.peers.push_back(*value);
     } else if (key == "so") {
+      // BEP 53: file indices and ranges, "0,2,4-6".
+      if (value->empty() || value->find_first_not_of("0123456789,-") != std::string::npos) {
+        return Error("so: not a list of file indices such as 0,2,4-6: '" + *value + "'");
+      }
       g.select_only = *value;
     }
   }

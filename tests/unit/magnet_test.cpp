@@ -48,6 +48,7 @@ TEST(Magnet, V2OnlyAndSelectOnly) {
   EXPECT_FALSE(p->info_hash_v1);
   EXPECT_EQ(to_hex(*p->info_hash_v2), kV2Hex);
   EXPECT_EQ(p->select_only, "0,2,4-6");
+  EXPECT_NE(to_uri(*p).find("&so=0,2,4-6"), std::string::npos);
   EXPECT_EQ(p->peers, (std::vector<std::string>{"10.0.0.1:6881"}));
 }
 
@@ -69,6 +70,7 @@ TEST(Magnet, Malformed) {
       {"magnet:?xt=urn:btih:" + kV1Hex + "&dn=%zz", "bad percent escape"},
       {"magnet:?xt=urn:btih:" + kV1Hex + "&dn=%4", "bad percent escape"},
       {"magnet:?xt=urn:btih:" + kV1Hex + "&dn", "without '='"},
+      {"magnet:?xt=urn:btih:" + kV1Hex + "&so=1;2", "so: not a list of file indices"},
       {"magnet:?xt=urn:btih:" + kV1Hex + "&tr=" + std::string(70000, 'a'), "longer than 64 KiB"},
   };
   for (const auto& [uri, fragment] : cases) {

@@ -43,12 +43,13 @@ class Dict {
   // Appends an entry whose key sorts after every key present (the decoder's fast path).
   void append_sorted(std::string key, Value value);
 
-  [[nodiscard]] iterator begin() { return entries_.begin(); }
-  [[nodiscard]] iterator end() { return entries_.end(); }
-  [[nodiscard]] const_iterator begin() const { return entries_.begin(); }
-  [[nodiscard]] const_iterator end() const { return entries_.end(); }
-  [[nodiscard]] size_t size() const { return entries_.size(); }
-  [[nodiscard]] bool empty() const { return entries_.empty(); }
+  // Defined below Value, which must be complete first.
+  [[nodiscard]] iterator begin();
+  [[nodiscard]] iterator end();
+  [[nodiscard]] const_iterator begin() const;
+  [[nodiscard]] const_iterator end() const;
+  [[nodiscard]] size_t size() const;
+  [[nodiscard]] bool empty() const;
   friend bool operator==(const Dict& a, const Dict& b);
 
  private:
@@ -98,6 +99,13 @@ class Value {
   std::variant<int64_t, std::string, List, Dict> v_;
   std::string_view raw_;
 };
+
+inline Dict::iterator Dict::begin() { return entries_.begin(); }
+inline Dict::iterator Dict::end() { return entries_.end(); }
+inline Dict::const_iterator Dict::begin() const { return entries_.begin(); }
+inline Dict::const_iterator Dict::end() const { return entries_.end(); }
+inline size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Bounds on what the decoder accepts, so untrusted input cannot exhaust the stack or memory.
 struct DecodeLimits {

@@ -36,7 +36,8 @@ std::string to_uri(const Magnet& m);
 Result<Magnet> parse_magnet(std::string_view uri);
 
 // RFC 3986 percent-encoding and decoding (decoding fails on a malformed escape).
-std::string percent_encode(std::string_view s);
+// `keep` lists further characters left as they are (e.g. "," for BEP 53 ranges).
+std::string percent_encode(std::string_view s, std::string_view keep = {});
 std::optional<std::string> percent_decode(std::string_view s);
 
 }  // namespace evert
