@@ -100,12 +100,24 @@ class Value {
   std::string_view raw_;
 };
 
-inline Dict::iterator Dict::begin() { return entries_.begin(); }
-inline Dict::iterator Dict::end() { return entries_.end(); }
-inline Dict::const_iterator Dict::begin() const { return entries_.begin(); }
-inline Dict::const_iterator Dict::end() const { return entries_.end(); }
-inline size_t Dict::size() const { return entries_.size(); }
-inline bool Dict::empty() const { return entries_.empty(); }
+inline Dict::iterator Dict::begin() {
+  return entries_.begin();
+}
+inline Dict::iterator Dict::end() {
+  return entries_.end();
+}
+inline Dict::const_iterator Dict::begin() const {
+  return entries_.begin();
+}
+inline Dict::const_iterator Dict::end() const {
+  return entries_.end();
+}
+inline size_t Dict::size() const {
+  return entries_.size();
+}
+inline bool Dict::empty() const {
+  return entries_.empty();
+}
 
 // Bounds on what the decoder accepts, so untrusted input cannot exhaust the stack or memory.
 struct DecodeLimits {
