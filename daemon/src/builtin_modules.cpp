@@ -1,11 +1,12 @@
 #include "evert/daemon/module.h"
+#include "evert/tracker/tracker_module.h"
 
 namespace evert::daemon {
 
-// The modules compiled into evertd. The tracker, the everseed and the web module register here
-// as they are built (modules/NAME/).
+// The modules compiled into evertd (modules/NAME/). The everseed and the web module register
+// here as they are built.
 const ModuleRegistry& builtin_modules() {
-  static const ModuleRegistry registry = {};
+  static const ModuleRegistry registry = {tracker::TrackerModule::info()};
   return registry;
 }
 

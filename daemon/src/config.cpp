@@ -19,6 +19,13 @@ std::string location(const std::string& file, const YAML::Node& node) {
   return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
 }
 
+std::string module_location(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  const std::string file =
+      tag.rfind(kFileTag, 0) == 0 ? tag.substr(std::string_view(kFileTag).size()) : "";
+  return location(file, node);
+}
+
 std::string yaml_quote(const std::string& s) {
   YAML::Emitter e;
   e << YAML::DoubleQuoted << s;
@@ -160,8 +167,11 @@ Status apply_document(const std::string& file, const YAML::Node& root,
       YAML::Node& merged = c.modules[name];
       if (!merged.IsDefined() || merged.IsNull()) merged = YAML::Node(YAML::NodeType::Map);
       if (kv.second.IsMap()) {
-        for (const auto& m : kv.second)
+        for (const auto& m : kv.second) {
           merged[m.first.Scalar()] = m.second;
+          // Remember the file, so the module's errors can name it (module_location()).
+          merged[m.first.Scalar()].SetTag(kFileTag + file);
+        }
       }
     } else {
       return Error(location(file, kv.first) + ": " + name + ": unknown section");

@@ -98,6 +98,10 @@ FdWatcher::~FdWatcher() {
   event_free(ev_);
 }
 
+void FdWatcher::stop() {
+  event_del(ev_);
+}
+
 void FdWatcher::fire(int, short what, void* self) {
   static_cast<FdWatcher*>(self)->callback_(what);
 }

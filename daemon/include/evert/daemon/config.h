@@ -22,7 +22,7 @@ inline constexpr const char* kDefaultConfigPath = "/etc/evert/evertd.yaml";
 
 struct DaemonSection {
   std::string state_dir = "/var/lib/evert";
-  std::vector<std::string> modules;  // which built-in modules run, in start order
+  std::vector<std::string> modules = {"tracker"};  // which built-in modules run, in order
   int worker_threads = 2;
   int shutdown_timeout = 10;  // seconds
 };
@@ -71,6 +71,17 @@ using FieldTable = std::vector<Field<S>>;
 // "FILE:LINE:COLUMN" of a node (1-based, as editors count).
 std::string location(const std::string& file, const YAML::Node& node);
 
+// The tag a module section's values carry: "evert-file:" and the file they came from.
+inline constexpr const char* kFileTag = "evert-file:";
+// "FILE:LINE:COLUMN" of a value inside a module's section.
+std::string module_location(const YAML::Node& node);
+
+// Parses a module's section (as Module::configure gets it) with its field table; errors name
+// FILE:LINE:COLUMN and "NAME.KEY".
+template <class S>
+Status parse_module_section(const std::string& name, const YAML::Node& node,
+                            const FieldTable<S>& table, S& section);
+
 // Field constructors for the common types.
 template <class S>
 Field<S> int_field(std::string key, int S::*member, int lo, int hi, bool reloadable,
@@ -111,6 +122,48 @@ Field<S> string_field(std::string key, std::string S::*member, bool reloadable, 
 }
 
 template <class S>
+Field<S> bool_field(std::string key, bool S::*member, bool reloadable, std::string help) {
+  return {std::move(key), std::move(help), reloadable,
+          [=](const YAML::Node& n, S& s) -> std::string {
+            bool v = false;
+            if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+              return "expected true or false";
+            s.*member = v;
+            return {};
+          },
+          [=](const S& s) { return std::string(s.*member ? "true" : "false"); }};
+}
+
+// A list of strings, each checked by `check` (which returns why one is wrong, or "").
+template <class S>
+Field<S> string_list_field(std::string key, std::vector<std::string> S::*member, bool reloadable,
+                           std::string help,
+                           std::function<std::string(const std::string&)> check = {}) {
+  return {std::move(key), std::move(help), reloadable,
+          [=](const YAML::Node& n, S& s) -> std::string {
+            if (!n.IsSequence()) return "expected a list";
+            std::vector<std::string> v;
+            for (const auto& item : n) {
+              if (!item.IsScalar()) return "expected a list of strings";
+              if (check) {
+                if (std::string why = check(item.Scalar()); !why.empty()) {
+                  return "'" + item.Scalar() + "': " + why;
+                }
+              }
+              v.push_back(item.Scalar());
+            }
+            s.*member = std::move(v);
+            return {};
+          },
+          [=](const S& s) {
+            std::string out = "[";
+            for (const auto& m : s.*member)
+              out += (out.size() > 1 ? ", " : "") + yaml_quote(m);
+            return out + "]";
+          }};
+}
+
+template <class S>
 Field<S> choice_field(std::string key, std::string S::*member, std::vector<std::string> choices,
                       bool reloadable, std::string help) {
   auto check = [choices](const std::string& v) -> std::string {
@@ -140,6 +193,27 @@ Status parse_section(const std::string& file, const std::string& name, const YAM
     }
     if (std::string why = field->parse(kv.second, section); !why.empty()) {
       return Error(location(file, kv.second) + ": " + name + "." + key + ": " + why);
+    }
+  }
+  return Ok{};
+}
+
+template <class S>
+Status parse_module_section(const std::string& name, const YAML::Node& node,
+                            const FieldTable<S>& table, S& section) {
+  if (!node.IsDefined() || node.IsNull()) return Ok{};
+  if (!node.IsMap()) return Error(name + ": expected a mapping");
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const Field<S>* field = nullptr;
+    for (const auto& f : table) {
+      if (f.key == key) field = &f;
+    }
+    if (field == nullptr) {
+      return Error(module_location(kv.second) + ": " + name + "." + key + ": unknown key");
+    }
+    if (std::string why = field->parse(kv.second, section); !why.empty()) {
+      return Error(module_location(kv.second) + ": " + name + "." + key + ": " + why);
     }
   }
   return Ok{};

@@ -46,6 +46,8 @@ class FdWatcher {
   ~FdWatcher();
   FdWatcher(const FdWatcher&) = delete;
   FdWatcher& operator=(const FdWatcher&) = delete;
+  // Stops watching (before the fd is closed), also from inside its own callback.
+  void stop();
 
  private:
   static void fire(int, short what, void* self);

@@ -1,0 +1,203 @@
+// The swarm core: who is in which swarm, and which peers each announce gets back. Pure logic
+// with an injected clock (every call takes `now`, in seconds): no sockets, no disk; HTTP and UDP
+// announces both end in SwarmTable::announce (STYLE.md §2).
+//
+// Memory: a peer costs one packed record in a per-swarm array sorted by peer id (28 bytes for
+// IPv4: id, address, port, and 16 bits holding an 8-second tick and the seeder/partial/completed
+// flags), found by binary search; arrays grow by a quarter. Idle whitelisted torrents cost a
+// hash-set entry and no swarm until a peer announces.
+//
+// Thread-safety: none; the tracker uses it from the loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "evert/tracker/types.h"
+
+namespace evert::tracker {
+
+enum class Event : uint8_t { kNone, kStarted, kCompleted, kStopped, kPaused };
+
+struct AnnounceRequest {
+  InfoHash info_hash;
+  PeerId peer_id;
+  Endpoint endpoint;              // where other peers reach it
+  std::optional<Endpoint> other;  // BEP 7: its address in the other family, when trusted
+  uint64_t left = 0;
+  uint64_t uploaded = 0;
+  uint64_t downloaded = 0;
+  Event event = Event::kNone;
+  uint32_t numwant = 50;  // already defaulted and capped
+};
+
+// A peer as an announce reply lists it; points into the swarm, valid until the next change.
+struct PeerRef {
+  const uint8_t* record = nullptr;
+  Family family = Family::kV4;
+  [[nodiscard]] const uint8_t* id() const { return record; }
+  [[nodiscard]] const uint8_t* ip() const { return record + 20; }
+  [[nodiscard]] size_t ip_size() const { return family == Family::kV4 ? 4 : 16; }
+  [[nodiscard]] const uint8_t* port() const { return record + 20 + ip_size(); }  // 2 bytes, BE
+};
+
+struct SwarmCounts {
+  uint32_t complete = 0;    // seeders
+  uint32_t incomplete = 0;  // leechers (partial seeds included)
+  uint32_t partial = 0;     // BEP 21 partial seeds (event=paused)
+  uint64_t downloaded = 0;  // completed events, once per peer
+};
+
+struct AnnounceReply {
+  SwarmCounts counts;
+  std::vector<PeerRef> peers4;
+  std::vector<PeerRef> peers6;
+  bool stored = true;  // false: the swarm is full and this peer was not added
+};
+
+enum class Refusal : uint8_t { kNone, kNotAllowed, kTooManySwarms };
+
+// What persistence needs to know; called synchronously from announce/expire/remove.
+struct PeerState {
+  Endpoint endpoint;
+  uint64_t left = 0;
+  uint64_t uploaded = 0;
+  uint64_t downloaded = 0;
+  int64_t last_seen = 0;  // unix seconds
+  bool seeder = false;
+  bool partial = false;
+  bool completed = false;
+};
+class SwarmObserver {
+ public:
+  virtual ~SwarmObserver() = default;
+  // `state` null: the peer left (stopped or expired).
+  virtual void peer_changed(const InfoHash& ih, const PeerId& id, Family family,
+                            const PeerState* state) = 0;
+  virtual void downloaded_changed(const InfoHash& ih, uint64_t downloaded) = 0;
+};
+
+struct SwarmOptions {
+  bool whitelist = true;                 // only allowed info-hashes are tracked
+  uint32_t expiry = 2700;                // seconds without announce before a peer is dropped
+  size_t max_swarms = 1'000'000;         // open mode: new swarms past this are refused
+  size_t max_peers_per_swarm = 100'000;  // per family; new peers past this are not stored
+};
+
+// The seconds an expiry can span: ticks are 8 s and wrap after 4096 of them (9.1 h); the
+// sweep runs far more often than that.
+inline constexpr uint32_t kMaxExpiry = 4 * 3600;
+
+// Peers of one address family, sorted by peer id.
+class PeerArray {
+ public:
+  explicit PeerArray(Family f) : family_(f) {}
+  ~PeerArray();
+  PeerArray(const PeerArray&) = delete;
+  PeerArray& operator=(const PeerArray&) = delete;
+  PeerArray(PeerArray&& o) noexcept;
+  PeerArray& operator=(PeerArray&&) = delete;
+
+  [[nodiscard]] size_t record_size() const { return family_ == Family::kV4 ? 28 : 40; }
+  [[nodiscard]] uint32_t size() const { return size_; }
+  [[nodiscard]] uint8_t* at(uint32_t i) const { return data_ + size_t{i} * record_size(); }
+  // The index of `id`, or where it would go (and false).
+  [[nodiscard]] std::pair<uint32_t, bool> find(const PeerId& id) const;
+  uint8_t* insert(uint32_t index);  // an uninitialised record at `index`
+  void erase(uint32_t index);
+  // Keeps the records for which `keep` is true (one pass).
+  size_t erase_if(const std::function<bool(const uint8_t*)>& remove);
+  [[nodiscard]] size_t capacity_bytes() const { return size_t{cap_} * record_size(); }
+  [[nodiscard]] Family family() const { return family_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t cap_ = 0;
+  Family family_;
+};
+
+struct Swarm {
+  PeerArray v4{Family::kV4};
+  PeerArray v6{Family::kV6};
+  uint32_t seeders = 0;  // records flagged seeder, both families
+  uint32_t partial = 0;  // records flagged partial, both families
+  uint64_t downloaded = 0;
+  int64_t last_activity = 0;
+  [[nodiscard]] uint32_t peers() const { return v4.size() + v6.size(); }
+};
+
+class SwarmTable {
+ public:
+  explicit SwarmTable(SwarmOptions options, SwarmObserver* observer = nullptr);
+
+  // Applies a new configuration (reload). Lowering caps does not drop stored peers.
+  void set_options(const SwarmOptions& options) { options_ = options; }
+  [[nodiscard]] const SwarmOptions& options() const { return options_; }
+  void set_observer(SwarmObserver* observer) { observer_ = observer; }
+
+  // The whitelist: published torrents and those listed in the config. Live.
+  void allow(const InfoHash& ih) { allowed_.insert(ih); }
+  void disallow(const InfoHash& ih) { allowed_.erase(ih); }
+  [[nodiscard]] bool allowed(const InfoHash& ih) const {
+    return !options_.whitelist || allowed_.contains(ih);
+  }
+
+  // Records the announce and fills `reply` (cleared first) with counts and up to numwant
+  // peers: never the asker; a seed gets leechers only; each family's list goes to a requester
+  // with an address in that family. A refused announce changes nothing.
+  Refusal announce(const AnnounceRequest& request, int64_t now, AnnounceReply& reply);
+
+  // Counts for one swarm; false when nothing is known of it (not allowed or never seen).
+  bool scrape(const InfoHash& ih, SwarmCounts& counts) const;
+
+  // Drops peers not heard from for options().expiry seconds and swarms left with nothing.
+  // Returns how many peers were dropped.
+  size_t expire(int64_t now);
+
+  // Restores state saved earlier (start-up); expired peers are ignored.
+  void restore_peer(const InfoHash& ih, const PeerId& id, const PeerState& state, int64_t now);
+  void restore_downloaded(const InfoHash& ih, uint64_t downloaded);
+
+  [[nodiscard]] size_t swarm_count() const { return swarms_.size(); }
+  [[nodiscard]] size_t peer_count() const { return peers_; }
+  [[nodiscard]] size_t allowed_count() const { return allowed_.size(); }
+  // Bytes held by peer arrays (their capacity), for stats.
+  [[nodiscard]] size_t peer_bytes() const;
+  [[nodiscard]] const Swarm* find(const InfoHash& ih) const;
+  void for_each(const std::function<void(const InfoHash&, const Swarm&)>& fn) const;
+  // Every peer of a swarm with its flags and age, for the control API.
+  struct PeerInfo {
+    PeerId id;
+    Endpoint endpoint;
+    bool seeder = false;
+    bool partial = false;
+    bool completed = false;
+    uint32_t age = 0;  // seconds since its last announce (8 s precision)
+  };
+  std::vector<PeerInfo> peers_of(const InfoHash& ih, int64_t now) const;
+  static SwarmCounts counts_of(const Swarm& s);
+
+ private:
+  static uint16_t tick(int64_t now) { return static_cast<uint16_t>((now >> 3) & 0xFFF); }
+  [[nodiscard]] uint32_t age_seconds(uint16_t meta, int64_t now) const;
+  void store(Swarm& swarm, const InfoHash& ih, const AnnounceRequest& request,
+             const Endpoint& endpoint, int64_t now, bool& stored);
+  void remove(Swarm& swarm, const InfoHash& ih, const PeerId& id);
+  void select(const Swarm& swarm, const AnnounceRequest& request, AnnounceReply& reply);
+  uint64_t random();
+
+  SwarmOptions options_;
+  SwarmObserver* observer_;
+  std::unordered_set<InfoHash, Id20Hash> allowed_;
+  std::unordered_map<InfoHash, Swarm, Id20Hash> swarms_;
+  size_t peers_ = 0;
+  uint64_t rng_;
+};
+
+}  // namespace evert::tracker

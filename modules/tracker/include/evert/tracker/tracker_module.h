@@ -1,0 +1,36 @@
+// The tracker as an evertd module (modules/tracker): HTTP and UDP announce/scrape, swarms kept
+// in the store across restarts, control-API routes under /v1/tracker/, Prometheus /metrics.
+#pragma once
+
+#include <memory>
+
+#include "evert/daemon/module.h"
+
+namespace evert::tracker {
+
+class SwarmTable;
+
+class TrackerModule : public daemon::Module {
+ public:
+  TrackerModule();
+  ~TrackerModule() override;
+
+  [[nodiscard]] std::string name() const override;
+  Status configure(const YAML::Node& section) override;
+  Status start(daemon::ModuleContext& context) override;
+  std::vector<std::string> reload() override;
+  void stop() override;
+  [[nodiscard]] nlohmann::json status() const override;
+
+  // The swarms, for the modules that publish torrents (allow/disallow). Null before start.
+  SwarmTable* swarms();
+
+  // The registry entry (builtin_modules.cpp).
+  static daemon::ModuleInfo info();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace evert::tracker

@@ -1,0 +1,66 @@
+// Identities and addresses the tracker works with (STYLE.md §8: strong types, not strings).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace evert::tracker {
+
+// A 20-byte identity: an info-hash (v1, or a v2 hash truncated to 20 bytes as BEP 52 says
+// trackers see it) or a peer id.
+template <class Tag>
+struct Id20 {
+  std::array<uint8_t, 20> bytes{};
+
+  static Id20 from(std::string_view raw) {  // precondition: raw.size() == 20
+    Id20 id;
+    std::memcpy(id.bytes.data(), raw.data(), 20);
+    return id;
+  }
+  [[nodiscard]] std::string_view view() const {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+  }
+  friend bool operator==(const Id20&, const Id20&) = default;
+  friend auto operator<=>(const Id20&, const Id20&) = default;
+};
+struct InfoHashTag {};
+struct PeerIdTag {};
+using InfoHash = Id20<InfoHashTag>;
+using PeerId = Id20<PeerIdTag>;
+
+// Hashes an Id20 for unordered containers with a per-process random key (SipHash through
+// libsodium), so clients that choose their info-hashes cannot flood one bucket.
+struct Id20Hash {
+  size_t operator()(const InfoHash& id) const noexcept;
+};
+
+enum class Family : uint8_t { kV4 = 4, kV6 = 6 };
+
+// An IPv4 or IPv6 address and a port, the bytes in network order.
+struct Endpoint {
+  Family family = Family::kV4;
+  std::array<uint8_t, 16> ip{};  // IPv4 uses the first 4 bytes
+  uint16_t port = 0;             // host order
+
+  [[nodiscard]] size_t ip_size() const { return family == Family::kV4 ? 4 : 16; }
+  // "1.2.3.4:80" or "[::1]:80".
+  [[nodiscard]] std::string to_string() const;
+  // Parses a bare address ("1.2.3.4", "::1"); false when it is neither. IPv4-mapped IPv6
+  // addresses become IPv4.
+  static bool parse_ip(std::string_view text, Endpoint& out);
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to IPv4; other addresses unchanged.
+Endpoint unmap(const Endpoint& e);
+
+std::string hex(std::string_view bytes);
+
+// The client a peer id names ("qBittorrent 4.5.0", "Transmission 3.00"), from the
+// Azureus-style "-XXVVVV-" and aria2's "A2-M-m-p-" prefixes; "unknown" otherwise.
+std::string describe_client(const PeerId& id);
+
+}  // namespace evert::tracker

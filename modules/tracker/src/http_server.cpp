@@ -1,0 +1,384 @@
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace evert::tracker {
+namespace {
+
+constexpr size_t kMaxHead = 8192;
+constexpr size_t kMaxPendingOut = 1 << 20;
+
+int64_t steady_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
+  }
+}
+
+Endpoint endpoint_of(const sockaddr_storage& ss) {
+  Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.family = Family::kV4;
+    std::memcpy(e.ip.data(), &a->sin_addr, 4);
+    e.port = ntohs(a->sin_port);
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    e.family = Family::kV6;
+    std::memcpy(e.ip.data(), &a->sin6_addr, 16);
+    e.port = ntohs(a->sin6_port);
+  }
+  return unmap(e);
+}
+
+}  // namespace
+
+struct HttpServer::Listener {
+  int fd = -1;
+  uint16_t port = 0;
+  std::unique_ptr<daemon::FdWatcher> watcher;
+};
+
+struct HttpServer::Connection {
+  int fd = -1;
+  Endpoint peer;
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  int64_t last_active = 0;
+  bool close_after_write = false;
+  std::unique_ptr<daemon::FdWatcher> reader;
+  std::unique_ptr<daemon::FdWatcher> writer;
+  std::list<std::unique_ptr<Connection>>::iterator self;
+};
+
+HttpServer::HttpServer(daemon::EventLoop& loop, Handler handler, Options options)
+    : loop_(loop),
+      handler_(std::move(handler)),
+      options_(options),
+      sweeper_(loop, [this] { sweep(); }) {
+  sweeper_.start(std::chrono::seconds(1), true);
+}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+Status HttpServer::listen(const sockaddr_storage& addr, unsigned len, const std::string& label) {
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error(label + ": socket: " + std::strerror(errno));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Error(label + ": cannot listen: " + std::strerror(e));
+  }
+  return adopt(fd);
+}
+
+Status HttpServer::adopt(int fd) {
+  auto l = std::make_unique<Listener>();
+  l->fd = fd;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    l->port = endpoint_of(ss).port;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  Listener* raw = l.get();
+  l->watcher = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                   [this, raw](short) { accept_from(*raw); });
+  listeners_.push_back(std::move(l));
+  return Ok{};
+}
+
+std::vector<uint16_t> HttpServer::ports() const {
+  std::vector<uint16_t> out;
+  for (const auto& l : listeners_)
+    out.push_back(l->port);
+  return out;
+}
+
+void HttpServer::stop() {
+  for (auto& l : listeners_) {
+    l->watcher.reset();
+    ::close(l->fd);
+  }
+  listeners_.clear();
+  while (!connections_.empty())
+    close(*connections_.front());
+  graveyard_.clear();
+  sweeper_.stop();
+}
+
+void HttpServer::accept_from(Listener& l) {
+  graveyard_.clear();
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd =
+        accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or an error the next readiness will repeat
+    if (connections_.size() >= options_.max_connections) {
+      ::close(fd);
+      continue;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    c->peer = endpoint_of(ss);
+    c->last_active = steady_seconds();
+    Connection* raw = c.get();
+    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                    [this, raw](short) { on_readable(*raw); });
+    connections_.push_back(std::move(c));
+    raw->self = std::prev(connections_.end());
+    // Most clients send the request with the connection; answer it without a loop turn.
+    on_readable(*raw);
+  }
+}
+
+void HttpServer::on_readable(Connection& c) {
+  if (c.out.size() - c.out_off > kMaxPendingOut) return;  // the client is not reading
+  bool closed = false;
+  for (;;) {
+    const size_t old = c.in.size();
+    c.in.resize(old + 4096);
+    const ssize_t n = ::recv(c.fd, c.in.data() + old, 4096, 0);
+    if (n <= 0) {
+      c.in.resize(old);
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) closed = true;
+      break;
+    }
+    c.in.resize(old + static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < 4096 || c.in.size() > kMaxHead) break;
+  }
+  c.last_active = steady_seconds();
+  connections_.splice(connections_.end(), connections_, c.self);
+  const bool keep = process(c);
+  if (!flush(c)) return;
+  if (!keep && c.out_off == c.out.size()) {
+    close(c);
+    return;
+  }
+  if (!keep) c.close_after_write = true;
+  if (closed && c.out_off == c.out.size()) close(c);
+}
+
+bool HttpServer::process(Connection& c) {
+  size_t consumed = 0;
+  bool keep = true;
+  while (keep) {
+    const std::string_view buf = std::string_view(c.in).substr(consumed);
+    const size_t end = buf.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (buf.size() > kMaxHead) {
+        response_.status = 431;
+        response_.body = "request head too large\n";
+        keep = false;
+      } else {
+        break;
+      }
+    }
+    HttpRequest req;
+    req.peer = c.peer;
+    bool http10 = false;
+    bool conn_close = false;
+    bool conn_keep = false;
+    if (keep) {
+      const std::string_view head = buf.substr(0, end);
+      consumed += end + 4;
+      ++requests_;
+      response_.status = 200;
+      response_.content_type = "text/plain";
+      response_.body.clear();
+      const size_t eol = head.find("\r\n");
+      const std::string_view line = head.substr(0, eol);
+      const size_t sp1 = line.find(' ');
+      const size_t sp2 = line.rfind(' ');
+      std::string_view version = sp2 == std::string_view::npos ? "" : line.substr(sp2 + 1);
+      if (sp1 == std::string_view::npos || sp1 == sp2 || version.substr(0, 5) != "HTTP/") {
+        response_.status = 400;
+        response_.body = "malformed request line\n";
+        keep = false;
+      } else if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+        response_.status = 505;
+        response_.body = "HTTP/1.0 or HTTP/1.1 only\n";
+        keep = false;
+      } else {
+        http10 = version == "HTTP/1.0";
+        req.method = line.substr(0, sp1);
+        const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+        const size_t q = target.find('?');
+        req.path = target.substr(0, q);
+        req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+        bool has_body = false;
+        std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
+        while (!rest.empty()) {
+          const size_t e = rest.find("\r\n");
+          const std::string_view h = rest.substr(0, e);
+          rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
+          const size_t colon = h.find(':');
+          if (colon == std::string_view::npos) continue;
+          const std::string_view name = h.substr(0, colon);
+          const std::string_view value = trim(h.substr(colon + 1));
+          if (iequals(name, "connection")) {
+            if (iequals(value, "close")) conn_close = true;
+            if (iequals(value, "keep-alive")) conn_keep = true;
+          } else if (iequals(name, "x-forwarded-for")) {
+            req.x_forwarded_for = value;
+          } else if (iequals(name, "x-real-ip")) {
+            req.x_real_ip = value;
+          } else if ((iequals(name, "content-length") && value != "0") ||
+                     iequals(name, "transfer-encoding")) {
+            has_body = true;
+          }
+        }
+        keep = http10 ? conn_keep && !conn_close : !conn_close;
+        if (has_body) {
+          response_.status = 413;
+          response_.body = "request bodies are not accepted here\n";
+          keep = false;
+        } else if (req.method != "GET" && req.method != "HEAD") {
+          response_.status = 405;
+          response_.body = "GET only\n";
+        } else {
+          handler_(req, response_);
+        }
+      }
+    }
+    char num[24];
+    auto [p, ec] = std::to_chars(num, num + sizeof num, response_.body.size());
+    c.out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    char st[8];
+    auto [sp, sec] = std::to_chars(st, st + sizeof st, response_.status);
+    c.out.append(st, sp);
+    c.out += ' ';
+    c.out += reason(response_.status);
+    c.out += "\r\nContent-Type: ";
+    c.out += response_.content_type;
+    c.out += "\r\nContent-Length: ";
+    c.out.append(num, p);
+    if (!keep) {
+      c.out += "\r\nConnection: close";
+    } else if (http10) {
+      c.out += "\r\nConnection: keep-alive";
+    }
+    c.out += "\r\n\r\n";
+    if (req.method != "HEAD") c.out += response_.body;
+    if (c.out.size() - c.out_off > kMaxPendingOut) break;
+  }
+  c.in.erase(0, consumed);
+  return keep;
+}
+
+bool HttpServer::flush(Connection& c) {
+  while (c.out_off < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        if (!c.writer) {
+          Connection* raw = &c;
+          c.writer = std::make_unique<daemon::FdWatcher>(loop_, c.fd, daemon::FdWatcher::kWrite,
+                                                         [this, raw](short) { on_writable(*raw); });
+        }
+        return true;
+      }
+      close(c);
+      return false;
+    }
+    c.out_off += static_cast<size_t>(n);
+  }
+  c.out.clear();
+  c.out_off = 0;
+  return true;
+}
+
+void HttpServer::on_writable(Connection& c) {
+  if (!flush(c)) return;
+  if (c.out_off == c.out.size()) {
+    if (c.close_after_write) {
+      close(c);
+      return;
+    }
+    c.writer.reset();
+    if (!c.in.empty()) on_readable(c);
+  }
+}
+
+void HttpServer::close(Connection& c) {
+  // Stopped now, destroyed later: this may run inside the connection's own watcher callback.
+  if (c.reader) c.reader->stop();
+  if (c.writer) c.writer->stop();
+  ::close(c.fd);
+  graveyard_.push_back(std::move(*c.self));
+  connections_.erase(c.self);
+}
+
+void HttpServer::sweep() {
+  graveyard_.clear();
+  const int64_t now = steady_seconds();
+  while (!connections_.empty() &&
+         now - connections_.front()->last_active >= options_.timeout_seconds) {
+    close(*connections_.front());
+  }
+}
+
+}  // namespace evert::tracker

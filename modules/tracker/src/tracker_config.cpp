@@ -1,0 +1,138 @@
+#include "tracker_config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "evert/tracker/types.h"
+
+namespace evert::tracker {
+namespace {
+
+std::string check_listen(const std::string& s) {
+  sockaddr_storage ss{};
+  unsigned len = 0;
+  std::string why;
+  return parse_listen(s, ss, len, why) ? "" : why;
+}
+std::string check_hash(const std::string& s) {
+  if (s.size() != 40 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return "expected a 40-digit hex info-hash";
+  }
+  return {};
+}
+std::string check_ip(const std::string& s) {
+  Endpoint e;
+  return Endpoint::parse_ip(s, e) ? "" : "expected an IPv4 or IPv6 address";
+}
+
+}  // namespace
+
+bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find("]:");
+    if (close == std::string::npos) {
+      why = "expected [ADDRESS]:PORT";
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) {
+      why = "expected ADDRESS:PORT (IPv6 in brackets: [::]:6969)";
+      return false;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || end != port.data() + port.size() || p > 65535) {
+    why = "bad port '" + port + "'";
+    return false;
+  }
+  std::memset(&out, 0, sizeof out);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in6);
+  } else {
+    why = "'" + host + "' is not an IPv4 or IPv6 address";
+    return false;
+  }
+  return true;
+}
+
+const daemon::FieldTable<TrackerSection>& tracker_table() {
+  using S = TrackerSection;
+  using namespace daemon;
+  static const FieldTable<S> t = {
+      string_list_field<S>("http_listen", &S::http_listen, false,
+                           "HTTP announce/scrape listeners, ADDRESS:PORT ([::]:PORT for IPv6)",
+                           check_listen),
+      string_list_field<S>("udp_listen", &S::udp_listen, false,
+                           "UDP (BEP 15) listeners, ADDRESS:PORT ([::]:PORT for IPv6)",
+                           check_listen),
+      choice_field<S>("mode", &S::mode, {"whitelist", "open"}, true,
+                      "whitelist: only published and listed torrents; open: any info-hash"),
+      string_list_field<S>("whitelist", &S::whitelist, true,
+                           "Info-hashes (40 hex digits) tracked besides published torrents",
+                           check_hash),
+      int_field<S>("interval", &S::interval, 10, 86400, true,
+                   "Seconds clients are asked to wait between announces"),
+      int_field<S>("min_interval", &S::min_interval, 1, 86400, true,
+                   "Seconds clients must wait at least (min interval)"),
+      int_field<S>("expiry", &S::expiry, 30, 14400, true,
+                   "Seconds without an announce before a peer is dropped"),
+      int_field<S>("numwant_default", &S::numwant_default, 0, 200, true,
+                   "Peers returned when the client does not say how many"),
+      int_field<S>("numwant_max", &S::numwant_max, 0, 200, true,
+                   "Most peers returned to one announce"),
+      int_field<S>("max_swarms", &S::max_swarms, 1, 100'000'000, true,
+                   "Open mode: swarms tracked at most (new ones past it are refused)"),
+      int_field<S>("max_peers_per_swarm", &S::max_peers_per_swarm, 1, 10'000'000, true,
+                   "Peers kept per swarm and address family (more get peers but are not kept)"),
+      int_field<S>("max_scrape", &S::max_scrape, 1, 1000, true,
+                   "info_hash values accepted in one HTTP scrape"),
+      bool_field<S>("full_scrape", &S::full_scrape, true,
+                    "Answer a scrape without info_hash with every swarm"),
+      bool_field<S>("allow_ip_param", &S::allow_ip_param, true,
+                    "Honour the ip/ipv4/ipv6 announce parameters (else the connection's address)"),
+      string_list_field<S>("trusted_proxies", &S::trusted_proxies, true,
+                           "Addresses whose X-Forwarded-For / X-Real-IP headers are believed",
+                           check_ip),
+      string_field<S>("tracker_id", &S::tracker_id, true,
+                      "Sent as 'tracker id' in HTTP announce responses when not empty"),
+      bool_field<S>("persist", &S::persist, false,
+                    "Keep swarms, peers and completed counts in the store across restarts"),
+      bool_field<S>("metrics", &S::metrics, true,
+                    "Serve Prometheus metrics at /metrics on the HTTP listeners"),
+      string_list_field<S>("metrics_allow", &S::metrics_allow, true,
+                           "Addresses allowed to read /metrics", check_ip),
+      int_field<S>("http_timeout", &S::http_timeout, 1, 3600, true,
+                   "Seconds an HTTP connection may stay idle or take to send its request"),
+      int_field<S>("max_connections", &S::max_connections, 16, 1'000'000, true,
+                   "Open HTTP connections at most (more are closed at once)"),
+  };
+  return t;
+}
+
+std::string print_tracker_defaults(const std::string& prefix) {
+  std::string out;
+  daemon::print_section(out, "tracker", tracker_table(), TrackerSection{}, prefix);
+  return out;
+}
+
+}  // namespace evert::tracker

@@ -1,0 +1,127 @@
+#include "evert/tracker/types.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+
+#include <cctype>
+
+namespace evert::tracker {
+namespace {
+
+struct ShortHashKey {
+  unsigned char key[crypto_shorthash_KEYBYTES];
+  ShortHashKey() {
+    if (sodium_init() < 0) std::abort();
+    crypto_shorthash_keygen(key);
+  }
+};
+const ShortHashKey& short_hash_key() {
+  static const ShortHashKey k;
+  return k;
+}
+
+}  // namespace
+
+size_t Id20Hash::operator()(const InfoHash& id) const noexcept {
+  uint64_t h;
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&h), id.bytes.data(), id.bytes.size(),
+                   short_hash_key().key);
+  return h;
+}
+
+std::string Endpoint::to_string() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == Family::kV4) {
+    inet_ntop(AF_INET, ip.data(), buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(port);
+  }
+  inet_ntop(AF_INET6, ip.data(), buf, sizeof buf);
+  return "[" + std::string(buf) + "]:" + std::to_string(port);
+}
+
+bool Endpoint::parse_ip(std::string_view text, Endpoint& out) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
+  const std::string s(text);
+  Endpoint e;
+  if (inet_pton(AF_INET, s.c_str(), e.ip.data()) == 1) {
+    e.family = Family::kV4;
+  } else if (inet_pton(AF_INET6, s.c_str(), e.ip.data()) == 1) {
+    e.family = Family::kV6;
+  } else {
+    return false;
+  }
+  e.port = out.port;
+  out = unmap(e);
+  return true;
+}
+
+Endpoint unmap(const Endpoint& e) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (e.family != Family::kV6 || std::memcmp(e.ip.data(), kMapped, 12) != 0) return e;
+  Endpoint v4;
+  v4.family = Family::kV4;
+  std::memcpy(v4.ip.data(), e.ip.data() + 12, 4);
+  v4.port = e.port;
+  return v4;
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+}  // namespace evert::tracker
+
+namespace evert::tracker {
+
+std::string describe_client(const PeerId& id) {
+  const std::string_view v = id.view();
+  if (v.substr(0, 3) == "A2-") {  // aria2: A2-1-36-0-
+    std::string out = "aria2 ";
+    for (size_t i = 3; i < v.size() && i < 12; ++i) {
+      if (v[i] == '-') {
+        if (i + 1 < v.size() && v[i + 1] >= '0' && v[i + 1] <= '9') out += '.';
+        continue;
+      }
+      if (v[i] < '0' || v[i] > '9') break;
+      out += v[i];
+    }
+    while (!out.empty() && out.back() == '.')
+      out.pop_back();
+    return out;
+  }
+  if (v.size() >= 8 && v[0] == '-' && v[7] == '-') {
+    static const struct {
+      const char* code;
+      const char* name;
+    } kClients[] = {{"qB", "qBittorrent"},  {"TR", "Transmission"},
+                    {"LT", "libtorrent"},   {"lt", "rTorrent/libtorrent"},
+                    {"DE", "Deluge"},       {"UT", "uTorrent"},
+                    {"UM", "uTorrent Mac"}, {"BT", "BitTorrent"},
+                    {"AZ", "Vuze"},         {"KT", "KTorrent"},
+                    {"BI", "BiglyBT"},      {"TX", "Tixati"},
+                    {"WW", "WebTorrent"},   {"ET", "Evertorrent"}};
+    const std::string code(v.substr(1, 2));
+    std::string name = code;
+    for (const auto& c : kClients) {
+      if (code == c.code) name = c.name;
+    }
+    std::string version;
+    for (size_t i = 3; i < 7; ++i) {
+      const char c = v[i];
+      if (!std::isalnum(static_cast<unsigned char>(c))) return name;
+      if (!version.empty()) version += '.';
+      version += c;
+    }
+    return name + " " + version;
+  }
+  return "unknown";
+}
+
+}  // namespace evert::tracker
