@@ -130,7 +130,8 @@ void Store::for_each(const std::string& db, const std::string& prefix,
       MDB_cursor* cur = nullptr;
       mdb_cursor_open(txn, dbi(db), &cur);
       MDB_val k = val(prefix), v{};
-      int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+      // LMDB rejects an empty key: an empty prefix starts at the first entry.
+      int rc = mdb_cursor_get(cur, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
       while (rc == 0) {
         std::string key = str(k);
         if (key.compare(0, prefix.size(), prefix) != 0) break;

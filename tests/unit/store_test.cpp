@@ -52,6 +52,11 @@ TEST(Store, ForEachMergesCommittedAndPendingInKeyOrder) {
   s->for_each("test", "p/",
               [&](const std::string& k, const std::string& v) { seen.push_back(k + "=" + v); });
   EXPECT_EQ(seen, (std::vector<std::string>{"p/1=one", "p/2=two"}));
+  // An empty prefix walks everything committed (LMDB refuses empty keys: a regression).
+  seen.clear();
+  s->for_each("test", "",
+              [&](const std::string& k, const std::string& v) { seen.push_back(k + "=" + v); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"p/1=one", "p/2=two", "q/1=other"}));
 }
 
 TEST(Store, FailedCommitKeepsTheChangesForTheNextOne) {

@@ -226,7 +226,7 @@ bool HttpServer::process(Connection& c) {
   while (keep) {
     const std::string_view buf = std::string_view(c.in).substr(consumed);
     const size_t end = buf.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
+    if (end == std::string_view::npos || end > kMaxHead) {
       if (buf.size() > kMaxHead) {
         response_.status = 431;
         response_.body = "request head too large\n";

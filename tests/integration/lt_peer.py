@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""A python3-libtorrent peer for the tracker tests.
+
+  lt_peer.py seed TORRENT SAVE_PATH     seeds; prints "announced" once the tracker answered
+  lt_peer.py leech TORRENT SAVE_PATH    downloads; prints "finished" when every piece is in
+
+Loopback only, DHT/LSD/UPnP/NAT-PMP/PEX off, so peers can only come from the tracker. Runs until
+its standard input closes or 120 seconds pass.
+"""
+import os
+import select
+import sys
+import time
+
+import libtorrent as lt
+
+
+def main():
+    mode, torrent, save_path = sys.argv[1:4]
+    s = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.status_notification,
+        "announce_to_all_trackers": True, "announce_to_all_tiers": True,
+    })
+    params = {"ti": lt.torrent_info(torrent), "save_path": save_path}
+    if mode == "seed":
+        params["flags"] = lt.torrent_flags.seed_mode
+    h = s.add_torrent(params)
+    deadline = time.time() + 120
+    announced = finished = False
+    while time.time() < deadline:
+        for a in s.pop_alerts():
+            if isinstance(a, lt.tracker_reply_alert) and not announced:
+                announced = True
+                print("announced", flush=True)
+            elif isinstance(a, lt.tracker_error_alert):
+                print("tracker error:", a.message(), file=sys.stderr, flush=True)
+        if mode == "leech" and not finished and h.status().is_seeding:
+            finished = True
+            print("finished", flush=True)
+        r, _, _ = select.select([sys.stdin], [], [], 0.05)
+        if r and not os.read(sys.stdin.fileno(), 1024):
+            break
+    h.pause()
+    s.pause()
+
+
+if __name__ == "__main__":
+    main()
