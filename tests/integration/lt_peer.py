@@ -18,7 +18,7 @@ import libtorrent as lt
 def main():
     mode, torrent, save_path = sys.argv[1:4]
     s = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": os.environ.get("EVERT_TEST_ADDR", "127.0.0.1") + ":0",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.status_notification,

@@ -26,6 +26,10 @@ EVERTD = os.environ["EVERTD"]
 EVERTCTL = os.environ["EVERTCTL"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
+# The address everything uses. Transmission treats 127.0.0.0/8 peers as invalid, so the
+# real-client tests run in a network namespace of their own (see CMakeLists.txt) whose loopback
+# interface also carries EVERT_TEST_ADDR.
+ADDR = os.environ.get("EVERT_TEST_ADDR", "127.0.0.1")
 
 
 def bdecode(data):
@@ -146,8 +150,8 @@ class TrackerTest(unittest.TestCase):
         # A whitelisted hash containing '+' (0x2b): a tracker that reads '+' as a space breaks.
         self.ih_plus = b"+" * 4 + hashlib.sha1(b"plus").digest()[4:]
         self.daemon = Daemon(self.root, {
-            "http_listen": ["127.0.0.1:0", "[::1]:0"],
-            "udp_listen": ["127.0.0.1:0", "[::1]:0"],
+            "http_listen": [ADDR + ":0", "[::1]:0"],
+            "udp_listen": [ADDR + ":0", "[::1]:0"],
             "whitelist": [self.ih.hex(), self.ih_plus.hex()],
             "interval": 1800, "min_interval": 30,
         })
@@ -165,7 +169,7 @@ class TrackerTest(unittest.TestCase):
             shutil.rmtree(self.root, ignore_errors=True)
 
     # ---- HTTP helpers -----------------------------------------------------------------------
-    def get(self, path, host="127.0.0.1", port=None):
+    def get(self, path, host=ADDR, port=None):
         c = http.client.HTTPConnection(host, port or self.daemon.http_port, timeout=10)
         c.request("GET", path)
         r = c.getresponse()
@@ -174,7 +178,7 @@ class TrackerTest(unittest.TestCase):
         return r.status, body
 
     def announce(self, ih=None, peer_id=None, port=6881, left=100, event=None, extra="",
-                 host="127.0.0.1", http_port=None, raw_ih=None):
+                 host=ADDR, http_port=None, raw_ih=None):
         ih = ih or self.ih
         peer_id = peer_id or b"-XX0001-" + os.urandom(6).hex().encode()[:12]
         path = (f"/announce?info_hash={raw_ih if raw_ih is not None else q(ih)}"
@@ -226,13 +230,13 @@ class TrackerTest(unittest.TestCase):
         r = self.announce(raw_ih="++++" + q(self.ih_plus[4:]))
         self.assertNotIn(b"failure reason", r)
         # Malformed HTTP: an answer and a closed connection, the daemon stays up.
-        with socket.create_connection(("127.0.0.1", self.daemon.http_port), timeout=5) as s:
+        with socket.create_connection((ADDR, self.daemon.http_port), timeout=5) as s:
             s.sendall(b"GARBAGE\r\n\r\n")
             self.assertIn(b" 400 ", s.recv(4096))
-        with socket.create_connection(("127.0.0.1", self.daemon.http_port), timeout=5) as s:
+        with socket.create_connection((ADDR, self.daemon.http_port), timeout=5) as s:
             s.sendall(b"GET /announce?" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n")
             self.assertIn(b" 431 ", s.recv(4096))
-        with socket.create_connection(("127.0.0.1", self.daemon.http_port), timeout=5) as s:
+        with socket.create_connection((ADDR, self.daemon.http_port), timeout=5) as s:
             s.sendall(b"POST /announce HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
             self.assertIn(b" 413 ", s.recv(4096))
         self.assertEqual(self.daemon.api("GET", "/v1/status")["modules"][0]["state"], "running")
@@ -245,9 +249,9 @@ class TrackerTest(unittest.TestCase):
         self.assertEqual(r[b"peers"], b"")  # never the asker itself
         self.assertEqual(r[b"interval"], 1800)
         self.assertEqual(r[b"min interval"], 30)
-        self.assertEqual(r[b"external ip"], b"\x7f\x00\x00\x01")
+        self.assertEqual(r[b"external ip"], socket.inet_aton(ADDR))
         r = self.announce(peer_id=leech_id, port=7002, left=10, event="started")
-        self.assertEqual(r[b"peers"], socket.inet_aton("127.0.0.1") + struct.pack(">H", 7001))
+        self.assertEqual(r[b"peers"], socket.inet_aton(ADDR) + struct.pack(">H", 7001))
         self.assertEqual((r[b"complete"], r[b"incomplete"]), (1, 1))
         r = self.announce(peer_id=leech2_id, port=7003, left=10)
         self.assertEqual(len(r[b"peers"]), 12)
@@ -260,7 +264,7 @@ class TrackerTest(unittest.TestCase):
         peers = {p[b"port"]: p for p in r[b"peers"]}
         self.assertEqual(sorted(peers), [7001, 7003])
         self.assertEqual(peers[7001][b"peer id"], seed_id)
-        self.assertEqual(peers[7001][b"ip"], b"127.0.0.1")
+        self.assertEqual(peers[7001][b"ip"], ADDR.encode())
         r = self.announce(peer_id=leech_id, port=7002, left=10, extra="&compact=0&no_peer_id=1")
         self.assertNotIn(b"peer id", r[b"peers"][0])
         # numwant.
@@ -293,14 +297,14 @@ class TrackerTest(unittest.TestCase):
         self.assertEqual(swarms["total"], 1)
 
     def test_http_keep_alive_and_http10(self):
-        c = http.client.HTTPConnection("127.0.0.1", self.daemon.http_port, timeout=10)
+        c = http.client.HTTPConnection(ADDR, self.daemon.http_port, timeout=10)
         for i in range(3):  # one connection, three requests
             c.request("GET", f"/scrape?info_hash={q(self.ih)}")
             r = c.getresponse()
             self.assertEqual(r.status, 200)
             self.assertIn(b"files", r.read())
         c.close()
-        with socket.create_connection(("127.0.0.1", self.daemon.http_port), timeout=5) as s:
+        with socket.create_connection((ADDR, self.daemon.http_port), timeout=5) as s:
             s.sendall(f"GET /scrape?info_hash={q(self.ih)} HTTP/1.0\r\n\r\n".encode())
             data = b""
             while True:
@@ -312,7 +316,7 @@ class TrackerTest(unittest.TestCase):
 
     # ---- UDP ---------------------------------------------------------------------------------
     def udp(self, packet, family=socket.AF_INET, expect=True):
-        host = "127.0.0.1" if family == socket.AF_INET else "::1"
+        host = ADDR if family == socket.AF_INET else "::1"
         port = self.daemon.udp_port if family == socket.AF_INET else self.daemon.udp6_port
         with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.settimeout(2 if expect else 0.3)
@@ -327,7 +331,7 @@ class TrackerTest(unittest.TestCase):
     def udp_session(self, family=socket.AF_INET):
         s = socket.socket(family, socket.SOCK_DGRAM)
         s.settimeout(2)
-        host = "127.0.0.1" if family == socket.AF_INET else "::1"
+        host = ADDR if family == socket.AF_INET else "::1"
         port = self.daemon.udp_port if family == socket.AF_INET else self.daemon.udp6_port
         s.connect((host, port))
         s.send(struct.pack(">QII", 0x41727101980, 0, 7))
@@ -344,7 +348,7 @@ class TrackerTest(unittest.TestCase):
         r = ann(s, cid, b"-LT2080-" + b"a" * 12, 8001, 0, 2)
         self.assertEqual(struct.unpack(">IIIII", r[:20]), (1, 9, 1800, 0, 1))
         r = ann(s, cid, b"-LT2080-" + b"b" * 12, 8002, 5, 2)
-        self.assertEqual(r[20:], socket.inet_aton("127.0.0.1") + struct.pack(">H", 8001))
+        self.assertEqual(r[20:], socket.inet_aton(ADDR) + struct.pack(">H", 8001))
         ann(s, cid, b"-LT2080-" + b"b" * 12, 8002, 0, 1)  # completed
         ann(s, cid, b"-LT2080-" + b"b" * 12, 8002, 0, 1)  # again: counted once
         s.send(struct.pack(">QII", cid, 2, 11) + self.ih + b"\x00" * 20)
@@ -456,7 +460,7 @@ class TrackerTest(unittest.TestCase):
 
     def real_clients(self, scheme):
         port = self.daemon.http_port if scheme == "http" else self.daemon.udp_port
-        url = f"{scheme}://127.0.0.1:{port}/announce"
+        url = f"{scheme}://{ADDR}:{port}/announce"
         torrent, data, digest, ih = self.make_torrent(url)
         self.daemon.write_config(whitelist=[self.ih.hex(), ih])
         subprocess.run([EVERTCTL, "reload", "--socket", self.daemon.sock], check=True,
@@ -467,11 +471,17 @@ class TrackerTest(unittest.TestCase):
         self.assertEqual(seed.stdout.readline().strip(), "announced")
         # aria2c downloads from it.
         a_dir = os.path.join(self.root, "aria2")
-        aria = self.spawn(["aria2c", "--dir", a_dir, "--enable-dht=false", "--enable-dht6=false",
+        # aria2 speaks UDP tracker only through its DHT socket: DHT on for the UDP run, with no
+        # bootstrap node and a fresh routing table, in a namespace where nothing else exists.
+        dht = "true" if scheme == "udp" else "false"
+        aria = self.spawn(["aria2c", "--dir", a_dir, f"--enable-dht={dht}", "--enable-dht6=false",
+                           "--dht-file-path=" + os.path.join(self.root, "dht.dat"),
+                           "--dht-listen-port=46021",
                            "--bt-enable-lpd=false", "--enable-peer-exchange=false",
                            "--seed-time=0", "--bt-stop-timeout=90", "--listen-port=46001-46009",
                            "--console-log-level=warn", "--summary-interval=0",
-                           "--no-conf=true", torrent],
+                           "--no-conf=true", "--log=" + os.path.join(self.root, "aria2.log"),
+                           "--log-level=info", torrent],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.assertEqual(aria.wait(timeout=120), 0)
         self.assertTrue(self.wait_file(os.path.join(a_dir, "payload.bin"), digest, 5))
