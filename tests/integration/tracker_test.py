@@ -153,7 +153,7 @@ class TrackerTest(unittest.TestCase):
             "http_listen": [ADDR + ":0", "[::1]:0"],
             "udp_listen": [ADDR + ":0", "[::1]:0"],
             "whitelist": [self.ih.hex(), self.ih_plus.hex()],
-            "interval": 1800, "min_interval": 30,
+            "interval": 1800, "min_interval": 30, "persist_interval": 50,
         })
         self.daemon.start()
 
@@ -398,7 +398,7 @@ class TrackerTest(unittest.TestCase):
         self.daemon.start()
         self.assertEqual(counts(), before)
         self.announce(peer_id=ids[2], port=9003, left=7)
-        time.sleep(0.5)  # 10x the configured commit window (store.commit_interval: 50 ms)
+        time.sleep(0.5)  # 5x the crash window (tracker.persist_interval + store.commit_interval)
         self.daemon.stop(signal.SIGKILL)
         self.daemon.start()
         after = counts()

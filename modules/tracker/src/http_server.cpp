@@ -177,20 +177,52 @@ void HttpServer::accept_from(Listener& l) {
       ::close(fd);
       continue;
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto c = std::make_unique<Connection>();
-    c->fd = fd;
-    c->peer = endpoint_of(ss);
-    c->last_active = steady_seconds();
-    Connection* raw = c.get();
-    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
-                                                    [this, raw](short) { on_readable(*raw); });
-    connections_.push_back(std::move(c));
-    raw->self = std::prev(connections_.end());
-    // Most clients send the request with the connection; answer it without a loop turn.
-    on_readable(*raw);
+    serve_new(fd, endpoint_of(ss));
   }
+}
+
+void HttpServer::serve_new(int fd, const Endpoint& peer) {
+  // Most clients send the request with the connection and many want it closed after the
+  // answer: serve that without a watcher or an allocation (no epoll_ctl, no malloc).
+  if (!quick_) quick_ = std::make_unique<Connection>();
+  Connection& q = *quick_;
+  q.fd = fd;
+  q.peer = peer;
+  q.out.clear();
+  q.out_off = 0;
+  q.in.resize(kMaxHead + 1);
+  const ssize_t n = ::recv(fd, q.in.data(), q.in.size(), 0);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    ::close(fd);
+    return;
+  }
+  q.in.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  bool keep = true;
+  if (n > 0) keep = process(q);
+  if (!q.out.empty()) {
+    const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL);
+    if (sent > 0) q.out_off = static_cast<size_t>(sent);
+  }
+  if (!keep && q.out_off == q.out.size()) {
+    ::close(fd);
+    return;
+  }
+  // A connection that stays: keep-alive, a request still coming, or a response still going.
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto c = std::make_unique<Connection>();
+  c->fd = fd;
+  c->peer = peer;
+  c->in = q.in;
+  c->out = q.out.substr(q.out_off);
+  c->close_after_write = !keep;
+  c->last_active = steady_seconds();
+  Connection* raw = c.get();
+  c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                  [this, raw](short) { on_readable(*raw); });
+  connections_.push_back(std::move(c));
+  raw->self = std::prev(connections_.end());
+  if (!raw->out.empty()) flush(*raw);
 }
 
 void HttpServer::on_readable(Connection& c) {

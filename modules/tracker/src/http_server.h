@@ -66,6 +66,7 @@ class HttpServer {
   struct Connection;
   struct Listener;
   void accept_from(Listener& l);
+  void serve_new(int fd, const Endpoint& peer);
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   // Handles every complete request in the buffer; false when the connection must close.
@@ -82,6 +83,7 @@ class HttpServer {
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed, destroyed at the next turn
   daemon::Timer sweeper_;
   HttpResponse response_;
+  std::unique_ptr<Connection> quick_;  // buffers reused by serve_new()
   uint64_t requests_ = 0;
 };
 

@@ -117,6 +117,9 @@ const daemon::FieldTable<TrackerSection>& tracker_table() {
                       "Sent as 'tracker id' in HTTP announce responses when not empty"),
       bool_field<S>("persist", &S::persist, false,
                     "Keep swarms, peers and completed counts in the store across restarts"),
+      int_field<S>("persist_interval", &S::persist_interval, 10, 60'000, true,
+                   "Milliseconds between snapshots of changed swarms into the store (plus "
+                   "store.commit_interval: what a crash may lose)"),
       bool_field<S>("metrics", &S::metrics, true,
                     "Serve Prometheus metrics at /metrics on the HTTP listeners"),
       string_list_field<S>("metrics_allow", &S::metrics_allow, true,

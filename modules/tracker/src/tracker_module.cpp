@@ -30,56 +30,6 @@ int64_t wall_seconds() {
   return static_cast<int64_t>(std::time(nullptr));
 }
 
-void put_be(std::string& s, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i)
-    s += static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-uint64_t get_be(std::string_view s, size_t off, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v = v << 8 | static_cast<uint8_t>(s[off + i]);
-  return v;
-}
-
-// peers: INFO_HASH(20) FAMILY(1: 4 or 6) PEER_ID(20) -> the record below (docs/storage.md).
-constexpr size_t kPeerValueSize = 52;
-std::string peer_key(const InfoHash& ih, Family f, const PeerId& id) {
-  std::string k;
-  k.reserve(41);
-  k.append(ih.view());
-  k += static_cast<char>(f);
-  k.append(id.view());
-  return k;
-}
-std::string peer_value(const PeerState& s) {
-  std::string v;
-  v.reserve(kPeerValueSize);
-  v += '\x01';  // record version
-  v += static_cast<char>((s.seeder ? 1 : 0) | (s.partial ? 2 : 0) | (s.completed ? 4 : 0));
-  v.append(reinterpret_cast<const char*>(s.endpoint.ip.data()), 16);
-  put_be(v, s.endpoint.port, 2);
-  put_be(v, s.left, 8);
-  put_be(v, s.uploaded, 8);
-  put_be(v, s.downloaded, 8);
-  put_be(v, static_cast<uint64_t>(s.last_seen), 8);
-  return v;
-}
-bool parse_peer_value(std::string_view v, Family f, PeerState& s) {
-  if (v.size() != kPeerValueSize || v[0] != '\x01') return false;
-  const auto flags = static_cast<uint8_t>(v[1]);
-  s.seeder = flags & 1;
-  s.partial = flags & 2;
-  s.completed = flags & 4;
-  s.endpoint.family = f;
-  std::memcpy(s.endpoint.ip.data(), v.data() + 2, 16);
-  s.endpoint.port = static_cast<uint16_t>(get_be(v, 18, 2));
-  s.left = get_be(v, 20, 8);
-  s.uploaded = get_be(v, 28, 8);
-  s.downloaded = get_be(v, 36, 8);
-  s.last_seen = static_cast<int64_t>(get_be(v, 44, 8));
-  return true;
-}
-
 std::optional<InfoHash> parse_hex_hash(std::string_view hex) {
   if (hex.size() != 40) return std::nullopt;
   InfoHash ih;
@@ -133,7 +83,7 @@ size_t rss_bytes() {
 
 }  // namespace
 
-struct TrackerModule::Impl : SwarmObserver {
+struct TrackerModule::Impl {
   TrackerSection pending;
   TrackerSection cfg;
   daemon::ModuleContext* ctx = nullptr;
@@ -143,6 +93,7 @@ struct TrackerModule::Impl : SwarmObserver {
   std::unique_ptr<UdpServer> udp;
   std::unique_ptr<daemon::Timer> sweep_timer;
   std::unique_ptr<daemon::Timer> rate_timer;
+  std::unique_ptr<daemon::Timer> persist_timer;
   std::vector<Endpoint> proxies;
   std::vector<Endpoint> metrics_allow;
   std::vector<InfoHash> config_whitelist;
@@ -162,18 +113,16 @@ struct TrackerModule::Impl : SwarmObserver {
   } last, rate;
   double rate_seconds = 1;
 
-  // ---- SwarmObserver: write-behind persistence ------------------------------------------------
-  void peer_changed(const InfoHash& ih, const PeerId& id, Family f, const PeerState* s) override {
-    if (s == nullptr) {
-      ctx->store.del("peers", peer_key(ih, f, id));
-    } else {
-      ctx->store.put("peers", peer_key(ih, f, id), peer_value(*s));
-    }
-  }
-  void downloaded_changed(const InfoHash& ih, uint64_t downloaded) override {
-    std::string v;
-    put_be(v, downloaded, 8);
-    ctx->store.put("swarms", std::string(ih.view()), v);
+  // Write-behind persistence: snapshots of the swarms that changed go to the store, whose
+  // group commit makes them durable (docs/storage.md).
+  void persist() {
+    swarms->take_dirty(wall_seconds(), [&](const InfoHash& ih, std::string blob) {
+      if (blob.empty()) {
+        ctx->store.del("swarms", std::string(ih.view()));
+      } else {
+        ctx->store.put("swarms", std::string(ih.view()), std::move(blob));
+      }
+    });
   }
 
   void fail(std::string_view why, HttpResponse& res) {
@@ -427,34 +376,12 @@ struct TrackerModule::Impl : SwarmObserver {
 
   void load_state() {
     const int64_t now = wall_seconds();
-    size_t restored = 0;
-    size_t dropped = 0;
-    std::vector<std::string> stale;
+    size_t bad = 0;
     ctx->store.for_each("swarms", "", [&](const std::string& k, const std::string& v) {
-      if (k.size() == 20 && v.size() == 8) {
-        swarms->restore_downloaded(InfoHash::from(k), get_be(v, 0, 8));
-      }
+      if (k.size() != 20 || !swarms->restore_snapshot(InfoHash::from(k), v, now)) ++bad;
     });
-    ctx->store.for_each("peers", "", [&](const std::string& k, const std::string& v) {
-      PeerState s;
-      const Family f = k.size() == 41 && k[20] == 6 ? Family::kV6 : Family::kV4;
-      if (k.size() != 41 || !parse_peer_value(v, f, s)) {
-        stale.push_back(k);
-        return;
-      }
-      if (now - s.last_seen >= cfg.expiry) {
-        stale.push_back(k);
-        ++dropped;
-        return;
-      }
-      swarms->restore_peer(InfoHash::from(std::string_view(k).substr(0, 20)),
-                           PeerId::from(std::string_view(k).substr(21, 20)), s, now);
-      ++restored;
-    });
-    for (auto& k : stale)
-      ctx->store.del("peers", std::move(k));
-    ctx->log->info("restored {} peers in {} swarms ({} expired while stopped)", restored,
-                   swarms->swarm_count(), dropped);
+    if (bad > 0) ctx->log->warn("{} malformed swarm snapshots ignored", bad);
+    ctx->log->info("restored {} peers in {} swarms", swarms->peer_count(), swarms->swarm_count());
   }
 
   ApiResponse route_swarms(const ApiRequest& r) const {
@@ -504,15 +431,7 @@ struct TrackerModule::Impl : SwarmObserver {
                 {"partial_seed", p.partial},
                 {"completed", p.completed},
                 {"last_seen_ago", p.age}};
-      if (auto v = ctx->store.get("peers", peer_key(*ih, p.endpoint.family, p.id))) {
-        PeerState st;
-        if (parse_peer_value(*v, p.endpoint.family, st)) {
-          j["left"] = st.left;
-          j["uploaded"] = st.uploaded;
-          j["downloaded"] = st.downloaded;
-          j["last_seen"] = st.last_seen;
-        }
-      }
+      j["last_seen"] = now - p.age;
       peers.push_back(j);
     }
     ApiResponse res;
@@ -553,14 +472,12 @@ Status TrackerModule::start(daemon::ModuleContext& ctx) {
   Impl& m = *impl_;
   m.ctx = &ctx;
   m.cfg = m.pending;
-  m.swarms = std::make_unique<SwarmTable>(m.swarm_options(), m.cfg.persist ? &m : nullptr);
+  m.swarms = std::make_unique<SwarmTable>(m.swarm_options());
   m.udp_tracker = std::make_unique<UdpTracker>(*m.swarms, m.udp_options());
   m.apply_live_settings();
   if (m.cfg.persist) {
-    // Restoring must not write the peers back: observe only from here on.
-    m.swarms->set_observer(nullptr);
     m.load_state();
-    m.swarms->set_observer(&m);
+    m.swarms->set_track_dirty(true);
   }
 
   m.http = std::make_unique<HttpServer>(
@@ -591,6 +508,10 @@ Status TrackerModule::start(daemon::ModuleContext& ctx) {
   m.sweep_timer = std::make_unique<daemon::Timer>(
       ctx.loop, [&m] { m.expired += m.swarms->expire(wall_seconds()); });
   m.sweep_timer->start(std::chrono::seconds(30), true);
+  if (m.cfg.persist) {
+    m.persist_timer = std::make_unique<daemon::Timer>(ctx.loop, [&m] { m.persist(); });
+    m.persist_timer->start(std::chrono::milliseconds(m.cfg.persist_interval), true);
+  }
   m.rate_timer = std::make_unique<daemon::Timer>(ctx.loop, [&m] { m.sample_rates(); });
   m.rate_timer->start(std::chrono::seconds(5), true);
   m.sample_rates();
@@ -619,6 +540,9 @@ std::vector<std::string> TrackerModule::reload() {
   m.cfg.udp_listen = keep.udp_listen;
   m.cfg.persist = keep.persist;
   m.apply_live_settings();
+  if (m.persist_timer) {
+    m.persist_timer->start(std::chrono::milliseconds(m.cfg.persist_interval), true);
+  }
   return restart;
 }
 
@@ -628,6 +552,8 @@ void TrackerModule::stop() {
   if (m.udp) m.udp->stop();
   m.sweep_timer.reset();
   m.rate_timer.reset();
+  m.persist_timer.reset();
+  if (m.cfg.persist && m.swarms) m.persist();  // the store is flushed after the modules stop
 }
 
 nlohmann::json TrackerModule::status() const {

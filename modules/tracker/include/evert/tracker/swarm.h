@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -62,24 +64,13 @@ struct AnnounceReply {
 
 enum class Refusal : uint8_t { kNone, kNotAllowed, kTooManySwarms };
 
-// What persistence needs to know; called synchronously from announce/expire/remove.
+// A peer as restore_peer() takes it back (start-up, tests).
 struct PeerState {
   Endpoint endpoint;
-  uint64_t left = 0;
-  uint64_t uploaded = 0;
-  uint64_t downloaded = 0;
   int64_t last_seen = 0;  // unix seconds
   bool seeder = false;
   bool partial = false;
   bool completed = false;
-};
-class SwarmObserver {
- public:
-  virtual ~SwarmObserver() = default;
-  // `state` null: the peer left (stopped or expired).
-  virtual void peer_changed(const InfoHash& ih, const PeerId& id, Family family,
-                            const PeerState* state) = 0;
-  virtual void downloaded_changed(const InfoHash& ih, uint64_t downloaded) = 0;
 };
 
 struct SwarmOptions {
@@ -129,17 +120,28 @@ struct Swarm {
   uint32_t partial = 0;  // records flagged partial, both families
   uint64_t downloaded = 0;
   int64_t last_activity = 0;
+  int64_t saved_at = 0;  // when its snapshot was last taken
+  bool dirty = false;    // changed since that snapshot
   [[nodiscard]] uint32_t peers() const { return v4.size() + v6.size(); }
 };
 
 class SwarmTable {
  public:
-  explicit SwarmTable(SwarmOptions options, SwarmObserver* observer = nullptr);
+  explicit SwarmTable(SwarmOptions options);
 
   // Applies a new configuration (reload). Lowering caps does not drop stored peers.
   void set_options(const SwarmOptions& options) { options_ = options; }
   [[nodiscard]] const SwarmOptions& options() const { return options_; }
-  void set_observer(SwarmObserver* observer) { observer_ = observer; }
+  // Persistence is write-behind, by swarm: a swarm whose peers, their state or its completed
+  // count changed is dirty (a peer's mere re-announce makes it dirty only when its snapshot is
+  // older than a quarter of the expiry, so restored peers are at most that much older).
+  // take_dirty() hands out a snapshot of each dirty swarm (an empty string: the swarm is gone)
+  // for the store; restore_snapshot() takes one back at start-up.
+  void set_track_dirty(bool on) { track_dirty_ = on; }
+  void take_dirty(int64_t now, const std::function<void(const InfoHash&, std::string)>& fn);
+  [[nodiscard]] std::string snapshot(const Swarm& swarm, int64_t now) const;
+  // Restores a snapshot, dropping the peers expired by `now`. False when it is malformed.
+  bool restore_snapshot(const InfoHash& ih, std::string_view blob, int64_t now);
 
   // The whitelist: published torrents and those listed in the config. Live.
   void allow(const InfoHash& ih) { allowed_.insert(ih); }
@@ -162,7 +164,6 @@ class SwarmTable {
 
   // Restores state saved earlier (start-up); expired peers are ignored.
   void restore_peer(const InfoHash& ih, const PeerId& id, const PeerState& state, int64_t now);
-  void restore_downloaded(const InfoHash& ih, uint64_t downloaded);
 
   [[nodiscard]] size_t swarm_count() const { return swarms_.size(); }
   [[nodiscard]] size_t peer_count() const { return peers_; }
@@ -186,14 +187,19 @@ class SwarmTable {
  private:
   static uint16_t tick(int64_t now) { return static_cast<uint16_t>((now >> 3) & 0xFFF); }
   [[nodiscard]] uint32_t age_seconds(uint16_t meta, int64_t now) const;
-  void store(Swarm& swarm, const InfoHash& ih, const AnnounceRequest& request,
-             const Endpoint& endpoint, int64_t now, bool& stored);
+  // Records the peer in its family's array; returns its index there (or kNoIndex).
+  uint32_t store(Swarm& swarm, const InfoHash& ih, const AnnounceRequest& request,
+                 const Endpoint& endpoint, int64_t now, bool& stored);
   void remove(Swarm& swarm, const InfoHash& ih, const PeerId& id);
-  void select(const Swarm& swarm, const AnnounceRequest& request, AnnounceReply& reply);
+  void select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4, uint32_t self6,
+              AnnounceReply& reply);
+  void mark(Swarm& swarm, const InfoHash& ih);
+  static constexpr uint32_t kNoIndex = 0xFFFFFFFF;
   uint64_t random();
 
   SwarmOptions options_;
-  SwarmObserver* observer_;
+  bool track_dirty_ = false;
+  std::vector<InfoHash> dirty_;
   std::unordered_set<InfoHash, Id20Hash> allowed_;
   std::unordered_map<InfoHash, Swarm, Id20Hash> swarms_;
   size_t peers_ = 0;
