@@ -8,8 +8,8 @@
 // announce: random torrent from FILE (40-hex info-hashes, one per line), random peer id and
 //           port, half of them seeds; prints "requests/s valid/s lost".
 // fill:     announces torrent t, peer p for every t in FILE and p < peers-per-torrent exactly
-//           once (numwant 0, distinct ports 1..N and peer ids), then prints how many were
-//           acknowledged: the servers then hold that many peers.
+//           once, round-robin over the torrents (numwant 0, distinct ports 1..N and peer ids), then
+//           prints how many were acknowledged: the servers then hold that many peers.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -172,8 +172,9 @@ int main(int argc, char** argv) {
         put32(p + 8, 1);
         uint64_t t = 0, peer = 0;
         if (fill) {
-          t = fill_next / o.peers_per_torrent;
-          peer = fill_next % o.peers_per_torrent;
+          // Interleaved, as peers arrive in real swarms: every torrent grows at once.
+          t = fill_next % hashes.size();
+          peer = fill_next / hashes.size();
           ++fill_next;
         } else {
           t = rng() % hashes.size();

@@ -4,6 +4,7 @@
 #include "evert/tracker/tracker_module.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -116,13 +117,20 @@ struct TrackerModule::Impl {
   // Write-behind persistence: snapshots of the swarms that changed go to the store, whose
   // group commit makes them durable (docs/storage.md).
   void persist() {
+    size_t bytes = 0;
     swarms->take_dirty(wall_seconds(), [&](const InfoHash& ih, std::string blob) {
+      bytes += blob.size();
       if (blob.empty()) {
         ctx->store.del("swarms", std::string(ih.view()));
       } else {
         ctx->store.put("swarms", std::string(ih.view()), std::move(blob));
       }
     });
+    // Snapshots are large and short-lived: once the store has written them, give their pages
+    // back instead of leaving them to fragment the heap of a daemon that lives for months.
+    if (bytes >= (1u << 20)) {
+      ctx->store.commit([this](const Status&) { ctx->loop.post([] { malloc_trim(0); }); });
+    }
   }
 
   void fail(std::string_view why, HttpResponse& res) {
