@@ -1,0 +1,253 @@
+// The swarm rules with an injected clock: expiry, stopped, completed once, smart peer lists,
+// families apart, address changes, caps, whitelist, snapshots.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "evert/tracker/swarm.h"
+
+namespace evert::tracker {
+namespace {
+
+InfoHash ih(uint8_t b) {
+  InfoHash h;
+  h.bytes.fill(b);
+  return h;
+}
+PeerId pid(int n) {
+  PeerId p;
+  p.bytes.fill(static_cast<uint8_t>('a'));
+  p.bytes[0] = static_cast<uint8_t>(n >> 8);
+  p.bytes[19] = static_cast<uint8_t>(n);
+  return p;
+}
+Endpoint v4(uint8_t last, uint16_t port) {
+  Endpoint e;
+  e.family = Family::kV4;
+  e.ip[0] = 10;
+  e.ip[3] = last;
+  e.port = port;
+  return e;
+}
+Endpoint v6(uint8_t last, uint16_t port) {
+  Endpoint e;
+  e.family = Family::kV6;
+  e.ip[0] = 0x20;
+  e.ip[15] = last;
+  e.port = port;
+  return e;
+}
+AnnounceRequest req(const InfoHash& h, int peer, Endpoint e, uint64_t left, Event ev = Event::kNone,
+                    uint32_t numwant = 50) {
+  AnnounceRequest r;
+  r.info_hash = h;
+  r.peer_id = pid(peer);
+  r.endpoint = e;
+  r.left = left;
+  r.event = ev;
+  r.numwant = numwant;
+  return r;
+}
+uint16_t port_of(const PeerRef& p) {
+  return static_cast<uint16_t>(p.port()[0] << 8 | p.port()[1]);
+}
+
+SwarmOptions open_mode() {
+  SwarmOptions o;
+  o.whitelist = false;
+  o.expiry = 600;
+  return o;
+}
+
+TEST(Swarm, NeverTheAskerAndCounts) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  ASSERT_EQ(t.announce(req(ih(1), 1, v4(1, 1001), 0), 1000, r), Refusal::kNone);
+  EXPECT_TRUE(r.peers4.empty());
+  EXPECT_EQ(r.counts.complete, 1u);
+  t.announce(req(ih(1), 2, v4(2, 1002), 5), 1000, r);
+  ASSERT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(port_of(r.peers4[0]), 1001);
+  EXPECT_EQ(r.counts.complete, 1u);
+  EXPECT_EQ(r.counts.incomplete, 1u);
+  EXPECT_EQ(t.peer_count(), 2u);
+}
+
+TEST(Swarm, SeedsGetLeechersOnlyAndLeechersAMix) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  for (int i = 0; i < 10; ++i)
+    t.announce(req(ih(1), i, v4(1, 2000 + i), i < 5 ? 0 : 9), 1000, r);
+  t.announce(req(ih(1), 100, v4(9, 3000), 0), 1000, r);  // a seed asks
+  ASSERT_EQ(r.peers4.size(), 5u);
+  for (const auto& p : r.peers4)
+    EXPECT_GE(port_of(p), 2005);
+  t.announce(req(ih(1), 101, v4(9, 3001), 7), 1000, r);  // a leecher asks
+  EXPECT_EQ(r.peers4.size(), 11u);
+  t.announce(req(ih(1), 101, v4(9, 3001), 7, Event::kNone, 4), 1000, r);
+  EXPECT_EQ(r.peers4.size(), 4u);
+}
+
+TEST(Swarm, SelectionIsFairOverManyAnnounces) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  for (int i = 0; i < 100; ++i)
+    t.announce(req(ih(1), i, v4(1, 2000 + i), 1), 1000, r);
+  std::map<uint16_t, int> seen;
+  for (int k = 0; k < 2000; ++k) {
+    t.announce(req(ih(1), 500, v4(2, 9000), 1, Event::kNone, 10), 1000, r);
+    for (const auto& p : r.peers4)
+      ++seen[port_of(p)];
+  }
+  ASSERT_EQ(seen.size(), 100u);  // everybody gets a turn
+  for (const auto& [port, n] : seen) {
+    EXPECT_GT(n, 100) << port;  // 200 expected each
+    EXPECT_LT(n, 300) << port;
+  }
+}
+
+TEST(Swarm, StoppedRemovesAndCompletedCountsOnce) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1), 5, Event::kStarted), 1000, r);
+  t.announce(req(ih(1), 1, v4(1, 1), 0, Event::kCompleted), 1001, r);
+  t.announce(req(ih(1), 1, v4(1, 1), 0, Event::kCompleted), 1002, r);
+  EXPECT_EQ(r.counts.downloaded, 1u);
+  EXPECT_EQ(r.counts.complete, 1u);
+  t.announce(req(ih(1), 2, v4(2, 2), 0, Event::kCompleted), 1003, r);
+  EXPECT_EQ(r.counts.downloaded, 2u);
+  t.announce(req(ih(1), 1, v4(1, 1), 0, Event::kStopped), 1004, r);
+  EXPECT_EQ(r.counts.complete, 1u);
+  EXPECT_EQ(t.peer_count(), 1u);
+  // The completed count outlives the peers: the swarm stays for scrape.
+  t.announce(req(ih(1), 2, v4(2, 2), 0, Event::kStopped), 1005, r);
+  SwarmCounts c;
+  ASSERT_TRUE(t.scrape(ih(1), c));
+  EXPECT_EQ(c.downloaded, 2u);
+  EXPECT_EQ(c.complete + c.incomplete, 0u);
+}
+
+TEST(Swarm, AChangedAddressIsUpdatedNotDuplicated) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1000), 5), 1000, r);
+  t.announce(req(ih(1), 1, v4(7, 1700), 5), 1010, r);
+  EXPECT_EQ(t.peer_count(), 1u);
+  t.announce(req(ih(1), 2, v4(2, 2000), 5), 1020, r);
+  ASSERT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(r.peers4[0].ip()[3], 7);
+  EXPECT_EQ(port_of(r.peers4[0]), 1700);
+}
+
+TEST(Swarm, FamiliesAreKeptApart) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r);
+  t.announce(req(ih(1), 2, v6(2, 2), 5), 1000, r);
+  EXPECT_TRUE(r.peers4.empty());  // a v6-only asker gets no v4 peers
+  EXPECT_TRUE(r.peers6.empty());
+  t.announce(req(ih(1), 3, v6(3, 3), 5), 1000, r);
+  ASSERT_EQ(r.peers6.size(), 1u);
+  EXPECT_EQ(r.peers6[0].ip()[15], 2);
+  // BEP 7: an asker with both addresses gets both lists, and is stored in both.
+  auto both = req(ih(1), 4, v4(4, 4), 5);
+  both.other = v6(4, 4);
+  t.announce(both, 1000, r);
+  EXPECT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(r.peers6.size(), 2u);
+  EXPECT_EQ(t.peer_count(), 5u);
+}
+
+TEST(Swarm, PartialSeedsAreCountedApart) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1), 5, Event::kPaused), 1000, r);
+  t.announce(req(ih(1), 2, v4(2, 2), 5), 1000, r);
+  SwarmCounts c;
+  ASSERT_TRUE(t.scrape(ih(1), c));
+  EXPECT_EQ(c.incomplete, 2u);
+  EXPECT_EQ(c.partial, 1u);
+  // A partial seed, like a seed, is given leechers only.
+  t.announce(req(ih(1), 1, v4(1, 1), 5, Event::kPaused), 1000, r);
+  ASSERT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(port_of(r.peers4[0]), 2);
+}
+
+TEST(Swarm, PeersExpireWithTheClock) {
+  SwarmOptions o = open_mode();
+  o.expiry = 100;
+  SwarmTable t(o);
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r);
+  t.announce(req(ih(1), 2, v4(2, 2), 5), 1050, r);
+  EXPECT_EQ(t.expire(1090), 0u);
+  EXPECT_EQ(t.expire(1110), 1u);  // peer 1: 110 s old
+  EXPECT_EQ(t.peer_count(), 1u);
+  EXPECT_EQ(t.expire(1160), 1u);
+  EXPECT_EQ(t.swarm_count(), 0u);  // nothing left, no completed count: gone
+}
+
+TEST(Swarm, WhitelistAndCaps) {
+  SwarmOptions o;
+  o.whitelist = true;
+  SwarmTable t(o);
+  AnnounceReply r;
+  EXPECT_EQ(t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNotAllowed);
+  t.allow(ih(1));
+  EXPECT_EQ(t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNone);
+  t.disallow(ih(1));
+  EXPECT_EQ(t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNotAllowed);
+
+  SwarmOptions open = open_mode();
+  open.max_swarms = 2;
+  open.max_peers_per_swarm = 2;
+  SwarmTable u(open);
+  EXPECT_EQ(u.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNone);
+  EXPECT_EQ(u.announce(req(ih(2), 1, v4(1, 1), 5), 1000, r), Refusal::kNone);
+  EXPECT_EQ(u.announce(req(ih(3), 1, v4(1, 1), 5), 1000, r), Refusal::kTooManySwarms);
+  u.announce(req(ih(1), 2, v4(2, 2), 5), 1000, r);
+  u.announce(req(ih(1), 3, v4(3, 3), 5), 1000, r);
+  EXPECT_FALSE(r.stored);  // the swarm is full: peers given, not kept
+  EXPECT_EQ(r.peers4.size(), 2u);
+  EXPECT_EQ(u.peer_count(), 3u);
+}
+
+TEST(Swarm, SnapshotsRoundTripAndDropExpiredPeers) {
+  SwarmOptions o = open_mode();
+  o.expiry = 1000;
+  SwarmTable t(o);
+  t.set_track_dirty(true);
+  AnnounceReply r;
+  t.announce(req(ih(1), 1, v4(1, 1), 0, Event::kCompleted), 10'000, r);
+  t.announce(req(ih(1), 2, v6(2, 2), 5), 10'500, r);
+  t.announce(req(ih(2), 3, v4(3, 3), 5), 10'500, r);
+  std::map<InfoHash, std::string> saved;
+  t.take_dirty(10'600, [&](const InfoHash& h, std::string blob) { saved[h] = std::move(blob); });
+  ASSERT_EQ(saved.size(), 2u);
+  std::map<InfoHash, std::string> again;
+  t.take_dirty(10'601, [&](const InfoHash& h, std::string blob) { again[h] = std::move(blob); });
+  EXPECT_TRUE(again.empty());  // nothing changed since
+
+  SwarmTable u(o);
+  for (const auto& [h, blob] : saved)
+    ASSERT_TRUE(u.restore_snapshot(h, blob, 11'200));
+  EXPECT_EQ(u.peer_count(), 2u);  // peer 1 (seen at 10,000) expired by 11,200
+  SwarmCounts c;
+  ASSERT_TRUE(u.scrape(ih(1), c));
+  EXPECT_EQ(c.downloaded, 1u);
+  EXPECT_EQ(c.incomplete, 1u);
+  auto peers = u.peers_of(ih(1), 11'200);
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].endpoint, v6(2, 2));
+  EXPECT_FALSE(u.restore_snapshot(ih(3), "junk", 11'200));
+  EXPECT_FALSE(u.restore_snapshot(ih(3), saved[ih(1)].substr(0, 20), 11'200));
+
+  // A swarm that empties is deleted from the store (an empty snapshot).
+  t.announce(req(ih(2), 3, v4(3, 3), 5, Event::kStopped), 10'700, r);
+  t.take_dirty(10'701, [&](const InfoHash& h, std::string blob) { again[h] = std::move(blob); });
+  ASSERT_EQ(again.count(ih(2)), 1u);
+  EXPECT_TRUE(again[ih(2)].empty());
+}
+
+}  // namespace
+}  // namespace evert::tracker
