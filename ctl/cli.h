@@ -60,5 +60,9 @@ Command add_create(CLI::App& parent);
 Command add_inspect(CLI::App& parent);
 Command add_status(CLI::App& parent);
 Command add_reload(CLI::App& parent);
+Command add_swarms(CLI::App& parent);
+Command add_swarm(CLI::App& parent);
+Command add_stats(CLI::App& parent);
+Command add_probe(CLI::App& parent);
 
 }  // namespace evert::ctl

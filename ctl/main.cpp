@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   app.footer("Run 'evertctl COMMAND --help' for a command's options. See evertctl(1).");
 
   const std::vector<Command> commands = {add_create(app), add_inspect(app), add_status(app),
-                                         add_reload(app)};
+                                         add_reload(app), add_swarms(app),  add_swarm(app),
+                                         add_stats(app),  add_probe(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -383,6 +383,51 @@ class TrackerTest(unittest.TestCase):
         stats = self.daemon.api("GET", "/v1/tracker/stats")
         self.assertGreaterEqual(stats["announces"]["udp"], 6)
 
+    # ---- evertctl ------------------------------------------------------------------------------
+    def ctl(self, *args):
+        out = subprocess.run([EVERTCTL, *args], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, EVERT_SOCKET=self.daemon.sock))
+        return out.returncode, out.stdout, out.stderr
+
+    def test_evertctl_probe_swarms_swarm_stats(self):
+        ih = self.ih.hex()
+        rc, out, err = self.ctl("probe", f"http://{ADDR}:{self.daemon.http_port}/announce", ih,
+                                "--left", "5", "--port", "7100", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["response"]["incomplete"], 1)
+        rc, out, err = self.ctl("probe", f"udp://{ADDR}:{self.daemon.udp_port}", ih, "--port",
+                                "7101", "--json")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)["response"]
+        self.assertEqual((r["seeders"], r["leechers"], r["peers"]), (1, 1, [f"{ADDR}:7100"]))
+        rc, out, err = self.ctl("probe", f"udp://{ADDR}:{self.daemon.udp_port}", ih, "--scrape",
+                                "--json")
+        self.assertEqual(json.loads(out)["response"], {"seeders": 1, "completed": 0,
+                                                       "leechers": 1})
+        rc, out, err = self.ctl("probe", f"http://{ADDR}:{self.daemon.http_port}/announce",
+                                "00" * 20)
+        self.assertEqual(rc, 1)  # a failure reason
+        self.assertIn("unregistered torrent", out)
+        rc, out, err = self.ctl("probe", "ftp://x", ih)
+        self.assertEqual(rc, 2)
+        rc, out, err = self.ctl("swarms")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(ih, out)
+        self.assertIn("1 swarm", out)
+        rc, out, err = self.ctl("swarm", ih)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(f"{ADDR}:7101", out)
+        self.assertIn("Evertorrent", out)
+        rc, out, err = self.ctl("swarm", "nothex")
+        self.assertEqual(rc, 2)
+        rc, out, err = self.ctl("swarm", "ab" * 20)
+        self.assertEqual(rc, 1)
+        self.assertIn("no swarm", err)
+        rc, out, err = self.ctl("stats", "--json")
+        self.assertEqual(rc, 0, err)
+        stats = json.loads(out)
+        self.assertEqual((stats["announces"]["http"], stats["announces"]["udp"]), (1, 1))
+
     # ---- persistence -------------------------------------------------------------------------
     def test_swarm_survives_restart_and_kill_9(self):
         ids = [b"-qB4500-" + bytes([70 + i]) * 12 for i in range(3)]
