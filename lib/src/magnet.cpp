@@ -27,6 +27,16 @@ std::string percent_encode(std::string_view s, std::string_view keep) {
   return out;
 }
 
+namespace {
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+// On the tracker's announce path too (every query parameter): no allocation per escape.
 std::optional<std::string> percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -36,9 +46,10 @@ std::optional<std::string> percent_decode(std::string_view s) {
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    auto byte = from_hex(s.substr(i + 1, 2), 1);
-    if (!byte) return std::nullopt;
-    out += (*byte)[0];
+    const int hi = hex_digit(s[i + 1]);
+    const int lo = hex_digit(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi << 4 | lo);
     i += 2;
   }
   return out;

@@ -4,15 +4,10 @@
 #include <charconv>
 #include <cstring>
 
+#include "evert/magnet.h"
+
 namespace evert::tracker {
 namespace {
-
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Splits "a=1&b=2" and calls fn(key, raw value) for each; false stops with that error.
 template <class Fn>
@@ -77,21 +72,7 @@ void put_bytes_header(std::string& out, size_t n) {
 }  // namespace
 
 std::optional<std::string> url_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hexval(s[i + 1]);
-    const int lo = hexval(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi << 4 | lo);
-    i += 2;
-  }
-  return out;
+  return percent_decode(s);
 }
 
 Result<HttpAnnounce> parse_announce(std::string_view query, const QueryLimits& limits) {

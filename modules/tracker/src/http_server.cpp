@@ -67,22 +67,6 @@ const char* reason(int status) {
   }
 }
 
-Endpoint endpoint_of(const sockaddr_storage& ss) {
-  Endpoint e;
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    e.family = Family::kV4;
-    std::memcpy(e.ip.data(), &a->sin_addr, 4);
-    e.port = ntohs(a->sin_port);
-  } else {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    e.family = Family::kV6;
-    std::memcpy(e.ip.data(), &a->sin6_addr, 16);
-    e.port = ntohs(a->sin6_port);
-  }
-  return unmap(e);
-}
-
 }  // namespace
 
 struct HttpServer::Listener {

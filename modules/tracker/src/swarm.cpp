@@ -96,22 +96,26 @@ uint8_t* PeerArray::insert(uint32_t index) {
   return at;
 }
 
-void PeerArray::erase(uint32_t index) {
-  const size_t rs = record_size();
-  uint8_t* at = data_ + size_t{index} * rs;
-  std::memmove(at, at + rs, size_t{size_ - index - 1} * rs);
-  --size_;
+void PeerArray::shrink() {
   if (size_ == 0) {
     std::free(data_);
     data_ = nullptr;
     cap_ = 0;
   } else if (size_ < cap_ / 2 && cap_ > 16) {
     const uint32_t cap = size_ + size_ / 4 + 1;
-    if (auto* p = static_cast<uint8_t*>(std::realloc(data_, size_t{cap} * rs))) {
+    if (auto* p = static_cast<uint8_t*>(std::realloc(data_, size_t{cap} * record_size()))) {
       data_ = p;
       cap_ = cap;
     }
   }
+}
+
+void PeerArray::erase(uint32_t index) {
+  const size_t rs = record_size();
+  uint8_t* at = data_ + size_t{index} * rs;
+  std::memmove(at, at + rs, size_t{size_ - index - 1} * rs);
+  --size_;
+  shrink();
 }
 
 size_t PeerArray::erase_if(const std::function<bool(const uint8_t*)>& remove) {
@@ -125,17 +129,7 @@ size_t PeerArray::erase_if(const std::function<bool(const uint8_t*)>& remove) {
   }
   const size_t removed = size_ - out;
   size_ = out;
-  if (size_ == 0) {
-    std::free(data_);
-    data_ = nullptr;
-    cap_ = 0;
-  } else if (size_ < cap_ / 2 && cap_ > 16) {
-    const uint32_t cap = size_ + size_ / 4 + 1;
-    if (auto* p = static_cast<uint8_t*>(std::realloc(data_, size_t{cap} * rs))) {
-      data_ = p;
-      cap_ = cap;
-    }
-  }
+  shrink();
   return removed;
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "evert/hash.h"
 #include "evert/tracker/http_proto.h"
 #include "evert/tracker/swarm.h"
 #include "evert/tracker/udp_proto.h"
@@ -406,7 +407,7 @@ struct TrackerModule::Impl {
     json list = json::array();
     for (size_t i = 0; i < all.size() && i < limit; ++i) {
       const SwarmCounts c = SwarmTable::counts_of(*all[i].second);
-      list.push_back({{"info_hash", hex(all[i].first.view())},
+      list.push_back({{"info_hash", to_hex(all[i].first.view())},
                       {"seeders", c.complete},
                       {"leechers", c.incomplete},
                       {"completed", c.downloaded},
@@ -433,7 +434,7 @@ struct TrackerModule::Impl {
     for (const auto& p : swarms->peers_of(*ih, now)) {
       json j = {{"address", ip_text(p.endpoint)},
                 {"port", p.endpoint.port},
-                {"peer_id", hex(p.id.view())},
+                {"peer_id", to_hex(p.id.view())},
                 {"client", describe_client(p.id)},
                 {"seeder", p.seeder},
                 {"partial_seed", p.partial},
@@ -443,7 +444,7 @@ struct TrackerModule::Impl {
       peers.push_back(j);
     }
     ApiResponse res;
-    res.body = {{"info_hash", hex(ih->view())},      {"seeders", c.complete},
+    res.body = {{"info_hash", to_hex(ih->view())},   {"seeders", c.complete},
                 {"leechers", c.incomplete},          {"completed", c.downloaded},
                 {"last_activity", s->last_activity}, {"peers", peers}};
     return res;

@@ -1,6 +1,7 @@
 #include "evert/tracker/types.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include <cctype>
@@ -65,15 +66,20 @@ Endpoint unmap(const Endpoint& e) {
   return v4;
 }
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
+Endpoint endpoint_of(const sockaddr_storage& ss) {
+  Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.family = Family::kV4;
+    std::memcpy(e.ip.data(), &a->sin_addr, 4);
+    e.port = ntohs(a->sin_port);
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    e.family = Family::kV6;
+    std::memcpy(e.ip.data(), &a->sin6_addr, 16);
+    e.port = ntohs(a->sin6_port);
   }
-  return out;
+  return unmap(e);
 }
 
 }  // namespace evert::tracker

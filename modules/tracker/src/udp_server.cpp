@@ -14,22 +14,6 @@ constexpr unsigned kBatch = 64;        // datagrams per recvmmsg
 constexpr size_t kMaxDatagram = 2048;  // larger requests are cut and fail to parse
 constexpr int kMaxRounds = 16;         // batches per readiness, so TCP gets its turn
 
-Endpoint endpoint_of(const sockaddr_storage& ss) {
-  Endpoint e;
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    e.family = Family::kV4;
-    std::memcpy(e.ip.data(), &a->sin_addr, 4);
-    e.port = ntohs(a->sin_port);
-  } else {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    e.family = Family::kV6;
-    std::memcpy(e.ip.data(), &a->sin6_addr, 16);
-    e.port = ntohs(a->sin6_port);
-  }
-  return e;
-}
-
 }  // namespace
 
 struct UdpServer::Socket {

@@ -177,11 +177,11 @@ Field<S> choice_field(std::string key, std::string S::*member, std::vector<std::
   return string_field<S>(std::move(key), member, reloadable, std::move(help), check);
 }
 
-template <class S>
-Status parse_section(const std::string& file, const std::string& name, const YAML::Node& node,
-                     const FieldTable<S>& table, S& section) {
-  if (node.IsNull()) return Ok{};
-  if (!node.IsMap()) return Error(location(file, node) + ": " + name + ": expected a mapping");
+// Parses the keys of `node` with the field table; `where(kv, unknown)` names the place of an
+// error (about the key when it is unknown, else about its value).
+template <class S, class Where>
+Status parse_fields(const std::string& name, const YAML::Node& node, const FieldTable<S>& table,
+                    S& section, Where&& where) {
   for (const auto& kv : node) {
     const std::string key = kv.first.Scalar();
     const Field<S>* field = nullptr;
@@ -189,13 +189,23 @@ Status parse_section(const std::string& file, const std::string& name, const YAM
       if (f.key == key) field = &f;
     }
     if (field == nullptr) {
-      return Error(location(file, kv.first) + ": " + name + "." + key + ": unknown key");
+      return Error(where(kv, true) + ": " + name + "." + key + ": unknown key");
     }
     if (std::string why = field->parse(kv.second, section); !why.empty()) {
-      return Error(location(file, kv.second) + ": " + name + "." + key + ": " + why);
+      return Error(where(kv, false) + ": " + name + "." + key + ": " + why);
     }
   }
   return Ok{};
+}
+
+template <class S>
+Status parse_section(const std::string& file, const std::string& name, const YAML::Node& node,
+                     const FieldTable<S>& table, S& section) {
+  if (node.IsNull()) return Ok{};
+  if (!node.IsMap()) return Error(location(file, node) + ": " + name + ": expected a mapping");
+  return parse_fields(name, node, table, section, [&](const auto& kv, bool unknown) {
+    return location(file, unknown ? kv.first : kv.second);
+  });
 }
 
 template <class S>
@@ -203,20 +213,8 @@ Status parse_module_section(const std::string& name, const YAML::Node& node,
                             const FieldTable<S>& table, S& section) {
   if (!node.IsDefined() || node.IsNull()) return Ok{};
   if (!node.IsMap()) return Error(name + ": expected a mapping");
-  for (const auto& kv : node) {
-    const std::string key = kv.first.Scalar();
-    const Field<S>* field = nullptr;
-    for (const auto& f : table) {
-      if (f.key == key) field = &f;
-    }
-    if (field == nullptr) {
-      return Error(module_location(kv.second) + ": " + name + "." + key + ": unknown key");
-    }
-    if (std::string why = field->parse(kv.second, section); !why.empty()) {
-      return Error(module_location(kv.second) + ": " + name + "." + key + ": " + why);
-    }
-  }
-  return Ok{};
+  return parse_fields(name, node, table, section,
+                      [](const auto& kv, bool) { return module_location(kv.second); });
 }
 
 template <class S>

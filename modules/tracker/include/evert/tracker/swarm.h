@@ -107,6 +107,7 @@ class PeerArray {
   [[nodiscard]] Family family() const { return family_; }
 
  private:
+  void shrink();  // gives memory back when much of it is unused
   uint8_t* data_ = nullptr;
   uint32_t size_ = 0;
   uint32_t cap_ = 0;

@@ -1,6 +1,8 @@
 // Identities and addresses the tracker works with (STYLE.md §8: strong types, not strings).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -54,10 +56,11 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
+// The address and port of a socket address (AF_INET or AF_INET6), IPv4-mapped made IPv4.
+Endpoint endpoint_of(const sockaddr_storage& ss);
+
 // Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to IPv4; other addresses unchanged.
 Endpoint unmap(const Endpoint& e);
-
-std::string hex(std::string_view bytes);
 
 // The client a peer id names ("qBittorrent 4.5.0", "Transmission 3.00"), from the
 // Azureus-style "-XXVVVV-" and aria2's "A2-M-m-p-" prefixes; "unknown" otherwise.
