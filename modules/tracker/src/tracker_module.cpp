@@ -386,9 +386,15 @@ struct TrackerModule::Impl {
   void load_state() {
     const int64_t now = wall_seconds();
     size_t bad = 0;
+    std::vector<std::string> gone;
     ctx->store.for_each("swarms", "", [&](const std::string& k, const std::string& v) {
-      if (k.size() != 20 || !swarms->restore_snapshot(InfoHash::from(k), v, now)) ++bad;
+      if (k.size() != 20 || !swarms->restore_snapshot(InfoHash::from(k), v, now)) {
+        ++bad;
+      } else if (swarms->find(InfoHash::from(k)) == nullptr) {
+        gone.push_back(k);  // every peer expired while evertd was stopped
+      }
     });
+    for (auto& k : gone) ctx->store.del("swarms", std::move(k));
     if (bad > 0) ctx->log->warn("{} malformed swarm snapshots ignored", bad);
     ctx->log->info("restored {} peers in {} swarms", swarms->peer_count(), swarms->swarm_count());
   }
