@@ -206,9 +206,16 @@ Result<YAML::Node> load_yaml(const std::string& text, const std::string& name) {
 
 }  // namespace
 
+Config default_config(const std::vector<ModuleSchema>& modules) {
+  Config c;
+  for (const auto& m : modules)
+    if (m.default_on) c.daemon.modules.push_back(m.name);
+  return c;
+}
+
 Result<Config> parse_config_text(const std::string& text, const std::string& name,
                                  const std::vector<ModuleSchema>& modules) {
-  Config c;
+  Config c = default_config(modules);
   c.files.push_back(name);
   auto root = load_yaml(text, name);
   if (!root) return root.error();
@@ -229,7 +236,7 @@ Result<Config> load_config(const std::string& path, const std::vector<ModuleSche
     std::sort(extra.begin(), extra.end());
     files.insert(files.end(), extra.begin(), extra.end());
   }
-  Config c;
+  Config c = default_config(modules);
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) return Error(f + ": cannot read: " + std::strerror(errno));
@@ -247,7 +254,7 @@ Result<Config> load_config(const std::string& path, const std::vector<ModuleSche
 std::string print_default_config(const std::vector<ModuleSchema>& modules, bool commented) {
   const std::string p = commented ? "#" : "";
   std::string out;
-  const Config d;
+  const Config d = default_config(modules);
   print_section(out, "daemon", daemon_table(), d.daemon, p);
   out += "\n";
   print_section(out, "log", log_table(), d.log, p);

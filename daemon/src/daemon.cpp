@@ -20,7 +20,7 @@ using nlohmann::json;
 std::vector<ModuleSchema> schemas_of(const ModuleRegistry& registry) {
   std::vector<ModuleSchema> out;
   for (const auto& m : registry)
-    out.push_back({m.name, m.description, m.print_defaults});
+    out.push_back({m.name, m.description, m.print_defaults, m.default_on});
   return out;
 }
 

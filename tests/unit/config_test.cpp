@@ -12,11 +12,11 @@
 namespace evert::daemon {
 namespace {
 
-// "tracker" is there because the default daemon.modules names it.
+// "tracker" is on by default, "probe" only when listed.
 const std::vector<ModuleSchema> kModules = {
     {"probe", "a test module",
      [](const std::string& p) { return p + "probe:\n" + p + "  x: 1\n"; }},
-    {"tracker", "the tracker", {}}};
+    {"tracker", "the tracker", {}, /*default_on=*/true}};
 
 Result<Config> parse(const std::string& text) {
   return parse_config_text(text, "t.yaml", kModules);
@@ -38,13 +38,29 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->store.commit_interval, 200);
 }
 
+TEST(Config, DefaultModulesAreTheOnesOnByDefault) {
+  auto c = parse("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->daemon.modules, std::vector<std::string>{"tracker"});
+  EXPECT_EQ(default_config(kModules).daemon.modules, std::vector<std::string>{"tracker"});
+  // A registry without the tracker (a test binary) has its own defaults, and they load.
+  const std::vector<ModuleSchema> only_probe = {kModules[0]};
+  auto p = parse_config_text(print_default_config(only_probe, false), "p.yaml", only_probe);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_TRUE(p->daemon.modules.empty());
+  auto listed = parse("daemon:\n  modules: [probe, tracker]\n");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(listed->daemon.modules, (std::vector<std::string>{"probe", "tracker"}));
+}
+
 TEST(Config, PrintedDefaultsParseBackToDefaults) {
   const std::string printed = print_default_config(kModules, false);
   auto c = parse(printed);
   ASSERT_TRUE(c.ok()) << c.error().message << "\n" << printed;
-  EXPECT_TRUE(diff_configs(Config{}, *c).size() == 1);  // only the module section, now present
+  EXPECT_TRUE(diff_configs(default_config(kModules), *c).size() ==
+              1);  // only the module section, now present
   EXPECT_EQ(print_default_config(kModules, false), printed);
-  const Config d;
+  const Config d = default_config(kModules);
   EXPECT_EQ(c->daemon.state_dir, d.daemon.state_dir);
   EXPECT_EQ(c->daemon.worker_threads, d.daemon.worker_threads);
   EXPECT_EQ(c->control.max_body, d.control.max_body);

@@ -394,7 +394,8 @@ struct TrackerModule::Impl {
         gone.push_back(k);  // every peer expired while evertd was stopped
       }
     });
-    for (auto& k : gone) ctx->store.del("swarms", std::move(k));
+    for (auto& k : gone)
+      ctx->store.del("swarms", std::move(k));
     if (bad > 0) ctx->log->warn("{} malformed swarm snapshots ignored", bad);
     ctx->log->info("restored {} peers in {} swarms", swarms->peer_count(), swarms->swarm_count());
   }
@@ -589,7 +590,8 @@ SwarmTable* TrackerModule::swarms() {
 
 daemon::ModuleInfo TrackerModule::info() {
   return {"tracker", "HTTP and UDP BitTorrent tracker (BEP 3, 15, 23, 7, 48)",
-          [] { return std::make_unique<TrackerModule>(); }, print_tracker_defaults};
+          [] { return std::make_unique<TrackerModule>(); }, print_tracker_defaults,
+          /*default_on=*/true};
 }
 
 }  // namespace evert::tracker

@@ -22,7 +22,9 @@ inline constexpr const char* kDefaultConfigPath = "/etc/evert/evertd.yaml";
 
 struct DaemonSection {
   std::string state_dir = "/var/lib/evert";
-  std::vector<std::string> modules = {"tracker"};  // which built-in modules run, in order
+  // Which built-in modules run, in order. The default is every module registered as on by
+  // default (ModuleSchema::default_on), in registry order; see default_config().
+  std::vector<std::string> modules;
   int worker_threads = 2;
   int shutdown_timeout = 10;  // seconds
 };
@@ -233,7 +235,11 @@ struct ModuleSchema {
   std::string name;
   std::string description;
   std::function<std::string(const std::string& prefix)> print_defaults;
+  bool default_on = false;
 };
+
+// The defaults, with daemon.modules = the modules that are on by default.
+Config default_config(const std::vector<ModuleSchema>& modules);
 
 // Reads the main file and its drop-ins. Every error names the file, line, column and key.
 Result<Config> load_config(const std::string& path, const std::vector<ModuleSchema>& modules);

@@ -57,6 +57,7 @@ struct ModuleInfo {
   std::string description;
   std::function<std::unique_ptr<Module>()> create;
   std::function<std::string(const std::string& prefix)> print_defaults;  // may be empty
+  bool default_on = false;  // in daemon.modules when the config does not list modules
 };
 
 using ModuleRegistry = std::vector<ModuleInfo>;
