@@ -103,9 +103,10 @@ TEST(HttpProto, ResponsesAreValidBencode) {
   HttpAnnounce a;
   AnnounceReply reply;
   reply.counts = {3, 4, 1, 9};
-  const uint8_t rec4[28] = {'p', 'e', 'e', 'r', 0, 0, 0,  0, 0, 0, 0,    0,    0, 0,
-                            0,   0,   0,   0,   0, 0, 10, 0, 0, 1, 0x1A, 0xE1, 0, 0};
-  reply.peers4.push_back(PeerRef{rec4, Family::kV4});
+  // key (5) | address | port | client | meta | peer id
+  const uint8_t rec4[34] = {1,   2, 3, 4, 5, 10, 0, 0, 1, 0x1A, 0xE1, 0, 0, 0, 'p', 'e', 'e',
+                            'r', 0, 0, 0, 0, 0,  0, 0, 0, 0,    0,    0, 0, 0, 0,   0,   0};
+  reply.peers4.push_back(PeerRef{rec4, Family::kV4, true});
   AnnounceResponseOptions o;
   o.tracker_id = "t1";
   o.warning = "careful";
@@ -134,6 +135,16 @@ TEST(HttpProto, ResponsesAreValidBencode) {
   EXPECT_EQ(p.find("ip")->as_string(), "10.0.0.1");
   EXPECT_EQ(p.find("port")->as_int(), 6881);
   EXPECT_EQ(p.find("peer id")->as_string().substr(0, 4), "peer");
+
+  // A tracker that does not keep peer ids lists address and port only (as with no_peer_id).
+  reply.peers4[0].has_id = false;
+  out.clear();
+  write_announce_response(a, reply, o, out);
+  auto x = bencode::decode(out);
+  ASSERT_TRUE(x.ok()) << out;
+  const bencode::Value& q = x->find("peers")->as_list().at(0);
+  EXPECT_EQ(q.find("port")->as_int(), 6881);
+  EXPECT_EQ(q.find("peer id"), nullptr);
 
   out.clear();
   write_failure("no such torrent", out);

@@ -2,6 +2,7 @@
 // families apart, address changes, caps, whitelist, snapshots.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 
 #include "evert/tracker/swarm.h"
@@ -215,7 +216,9 @@ TEST(Swarm, WhitelistAndCaps) {
 TEST(Swarm, SnapshotsRoundTripAndDropExpiredPeers) {
   SwarmOptions o = open_mode();
   o.expiry = 1000;
+  const std::array<uint8_t, 16> secret = {1, 2, 3};
   SwarmTable t(o);
+  t.set_key_secret(secret);
   t.set_track_dirty(true);
   AnnounceReply r;
   t.announce(req(ih(1), 1, v4(1, 1), 0, Event::kCompleted), 10'000, r);
@@ -229,6 +232,7 @@ TEST(Swarm, SnapshotsRoundTripAndDropExpiredPeers) {
   EXPECT_TRUE(again.empty());  // nothing changed since
 
   SwarmTable u(o);
+  u.set_key_secret(secret);  // the tracker keeps it in the store with the snapshots
   for (const auto& [h, blob] : saved)
     ASSERT_TRUE(u.restore_snapshot(h, blob, 11'200));
   EXPECT_EQ(u.peer_count(), 2u);  // peer 1 (seen at 10,000) expired by 11,200
@@ -239,6 +243,10 @@ TEST(Swarm, SnapshotsRoundTripAndDropExpiredPeers) {
   auto peers = u.peers_of(ih(1), 11'200);
   ASSERT_EQ(peers.size(), 1u);
   EXPECT_EQ(peers[0].endpoint, v6(2, 2));
+  // The restored peer is the same peer: its re-announce updates it.
+  u.announce(req(ih(1), 2, v6(9, 9), 5), 11'300, r);
+  EXPECT_EQ(u.peer_count(), 2u);
+  EXPECT_EQ(u.peers_of(ih(1), 11'300).at(0).endpoint, v6(9, 9));
   EXPECT_FALSE(u.restore_snapshot(ih(3), "junk", 11'200));
   EXPECT_FALSE(u.restore_snapshot(ih(3), saved[ih(1)].substr(0, 20), 11'200));
 
@@ -247,6 +255,56 @@ TEST(Swarm, SnapshotsRoundTripAndDropExpiredPeers) {
   t.take_dirty(10'701, [&](const InfoHash& h, std::string blob) { again[h] = std::move(blob); });
   ASSERT_EQ(again.count(ih(2)), 1u);
   EXPECT_TRUE(again[ih(2)].empty());
+}
+
+TEST(Swarm, PeerIdsAreKeptOnlyWhenAskedAndClientsAlways) {
+  PeerId qb = PeerId::from("-qB4650-abcdefghijkl");
+  PeerId aria = PeerId::from("A2-1-36-0-abcdefghij");
+  for (bool keep : {false, true}) {
+    SwarmOptions o = open_mode();
+    o.keep_peer_ids = keep;
+    SwarmTable t(o);
+    t.set_track_dirty(true);
+    AnnounceReply r;
+    AnnounceRequest a = req(ih(1), 1, v4(1, 1), 5);
+    a.peer_id = qb;
+    t.announce(a, 1000, r);
+    a.peer_id = aria;
+    a.endpoint = v4(2, 2);
+    t.announce(a, 1000, r);
+    ASSERT_EQ(r.peers4.size(), 1u);
+    EXPECT_EQ(r.peers4[0].id() != nullptr, keep);
+    if (keep) {
+      EXPECT_EQ(std::memcmp(r.peers4[0].id(), qb.bytes.data(), 20), 0);
+    }
+    auto check = [&](const SwarmTable& table) {
+      std::set<std::string> clients;
+      for (const auto& p : table.peers_of(ih(1), 1000)) {
+        clients.insert(p.client);
+        EXPECT_EQ(p.id.has_value(), keep);
+        if (keep) {
+          EXPECT_TRUE(*p.id == qb || *p.id == aria);
+        }
+      }
+      EXPECT_EQ(clients, (std::set<std::string>{"qBittorrent 4.6.5.0", "aria2 1.36.0"}));
+    };
+    check(t);
+    // Snapshots carry the clients, and the ids when kept.
+    SwarmTable u(o);
+    t.take_dirty(1000, [&](const InfoHash& h, std::string blob) {
+      ASSERT_TRUE(u.restore_snapshot(h, blob, 1000));
+    });
+    check(u);
+  }
+}
+
+TEST(Swarm, ARecordIsFourteenBytesPerIpv4Peer) {
+  SwarmTable t(open_mode());
+  AnnounceReply r;
+  for (int i = 0; i < 10'000; ++i)
+    t.announce(req(ih(1), i, v4(static_cast<uint8_t>(i), static_cast<uint16_t>(i)), 5), 1000, r);
+  EXPECT_EQ(t.peer_count(), 10'000u);
+  EXPECT_LE(t.peer_bytes(), 10'000u * 14 * 9 / 8);  // growth by an eighth at most
 }
 
 }  // namespace

@@ -252,7 +252,7 @@ void write_announce_response(const HttpAnnounce& announce, const AnnounceReply& 
                                        : addr.substr(1, addr.rfind(']') - 1);
         out += "d2:ip";
         put_str(out, addr);
-        if (!announce.no_peer_id) {
+        if (!announce.no_peer_id && p.id() != nullptr) {
           out += "7:peer id";
           put_str(out, std::string_view(reinterpret_cast<const char*>(p.id()), 20));
         }

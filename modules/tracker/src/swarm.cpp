@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -10,32 +11,61 @@
 namespace evert::tracker {
 namespace {
 
-// The 16 bits after the port: bits 0-11 the tick of the last announce, then the flags.
+// The 16 bits of meta: bits 0-11 the tick of the last announce, then the flags.
 constexpr uint16_t kTickMask = 0x0FFF;
 constexpr uint16_t kSeeder = 1u << 12;
 constexpr uint16_t kPartial = 1u << 13;
 constexpr uint16_t kCompleted = 1u << 14;
 
+// Offsets in a record after the key (see swarm.h).
+constexpr size_t port_at(size_t ips) {
+  return kKeySize + ips;
+}
+constexpr size_t client_at(size_t ips) {
+  return kKeySize + ips + 2;
+}
+constexpr size_t meta_at(size_t ips) {
+  return kKeySize + ips + 3;
+}
+
 uint16_t load_meta(const uint8_t* rec, size_t ip_size) {
   uint16_t m;
-  std::memcpy(&m, rec + 22 + ip_size, 2);
+  std::memcpy(&m, rec + meta_at(ip_size), 2);
   return m;
 }
 void store_meta(uint8_t* rec, size_t ip_size, uint16_t m) {
-  std::memcpy(rec + 22 + ip_size, &m, 2);
-}
-size_t ip_size_of(Family f) {
-  return f == Family::kV4 ? 4 : 16;
+  std::memcpy(rec + meta_at(ip_size), &m, 2);
 }
 
-// memcmp order over 20 bytes, decided in the first 8 in all but ~2^-64 of the cases.
-inline int compare_id(const uint8_t* a, const uint8_t* b) {
-  uint64_t x;
-  uint64_t y;
-  std::memcpy(&x, a, 8);
-  std::memcpy(&y, b, 8);
-  if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
-  return std::memcmp(a + 8, b + 8, 12);
+uint64_t load_key(const uint8_t* rec) {
+  uint64_t k = 0;
+  for (size_t i = 0; i < kKeySize; ++i)
+    k = k << 8 | rec[i];
+  return k;
+}
+void store_key(uint8_t* rec, uint64_t key) {
+  for (size_t i = 0; i < kKeySize; ++i)
+    rec[i] = static_cast<uint8_t>(key >> (8 * (kKeySize - 1 - i)));
+}
+
+// The part of a peer id that names its client (BEP 20): Azureus style "-XXnnnn-", aria2's
+// "A2-m-nn-p-", Mainline style "Mn-n-n--"; zero when it is none of these.
+std::array<uint8_t, 12> client_prefix(const PeerId& id) {
+  std::array<uint8_t, 12> out{};
+  const auto& b = id.bytes;
+  size_t n = 0;
+  if (b[0] == '-' && b[7] == '-') {
+    n = 8;
+  } else if (b[0] == 'A' && b[1] == '2' && b[2] == '-') {
+    n = 12;
+  } else if (std::isalpha(b[0]) && b[7] == '-') {
+    n = 8;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (b[i] < 0x20 || b[i] > 0x7E) return {};
+    out[i] = b[i];
+  }
+  return out;
 }
 
 void put_be(std::string& s, uint64_t v, int bytes) {
@@ -58,20 +88,19 @@ PeerArray::~PeerArray() {
 }
 
 PeerArray::PeerArray(PeerArray&& o) noexcept
-    : data_(o.data_), size_(o.size_), cap_(o.cap_), family_(o.family_) {
+    : data_(o.data_), size_(o.size_), cap_(o.cap_), rs_(o.rs_), family_(o.family_) {
   o.data_ = nullptr;
   o.size_ = o.cap_ = 0;
 }
 
-std::pair<uint32_t, bool> PeerArray::find(const PeerId& id) const {
+std::pair<uint32_t, bool> PeerArray::find(uint64_t key) const {
   uint32_t lo = 0;
   uint32_t hi = size_;
-  const size_t rs = record_size();
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
-    const int c = compare_id(data_ + size_t{mid} * rs, id.bytes.data());
-    if (c == 0) return {mid, true};
-    if (c < 0) {
+    const uint64_t k = load_key(data_ + size_t{mid} * rs_);
+    if (k == key) return {mid, true};
+    if (k < key) {
       lo = mid + 1;
     } else {
       hi = mid;
@@ -83,8 +112,9 @@ std::pair<uint32_t, bool> PeerArray::find(const PeerId& id) const {
 uint8_t* PeerArray::insert(uint32_t index) {
   const size_t rs = record_size();
   if (size_ == cap_) {
-    // Grow by a quarter: the slack stays small for a structure that holds every peer.
-    const uint32_t cap = cap_ < 4 ? 4 : cap_ + cap_ / 4;
+    // Grow by an eighth: the slack stays small for a structure that holds every peer (the
+    // copies cost little: realloc of large blocks moves pages, not bytes).
+    const uint32_t cap = cap_ < 8 ? cap_ + 2 : cap_ + cap_ / 8;
     auto* p = static_cast<uint8_t*>(std::realloc(data_, size_t{cap} * rs));
     if (p == nullptr) throw std::bad_alloc();
     data_ = p;
@@ -102,7 +132,7 @@ void PeerArray::shrink() {
     data_ = nullptr;
     cap_ = 0;
   } else if (size_ < cap_ / 2 && cap_ > 16) {
-    const uint32_t cap = size_ + size_ / 4 + 1;
+    const uint32_t cap = size_ + size_ / 8 + 1;
     if (auto* p = static_cast<uint8_t*>(std::realloc(data_, size_t{cap} * record_size()))) {
       data_ = p;
       cap_ = cap;
@@ -138,6 +168,14 @@ size_t PeerArray::erase_if(const std::function<bool(const uint8_t*)>& remove) {
 SwarmTable::SwarmTable(SwarmOptions options) : options_(options) {
   randombytes_buf(&rng_, sizeof rng_);
   rng_ |= 1;
+  randombytes_buf(secret_.data(), secret_.size());
+  clients_.push_back({});  // index 0: unknown
+}
+
+void SwarmTable::set_options(const SwarmOptions& options) {
+  const bool ids = options_.keep_peer_ids;
+  options_ = options;
+  options_.keep_peer_ids = ids;
 }
 
 uint64_t SwarmTable::random() {
@@ -146,6 +184,29 @@ uint64_t SwarmTable::random() {
   rng_ ^= rng_ << 25;
   rng_ ^= rng_ >> 27;
   return rng_ * 0x2545F4914F6CDD1Dull;
+}
+
+uint64_t SwarmTable::key_of(const PeerId& id) const {
+  // SipHash keyed with a secret: peers cannot choose ids that collide with someone else's.
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, id.bytes.data(), id.bytes.size(), secret_.data());
+  uint64_t k = 0;
+  for (size_t i = 0; i < kKeySize; ++i)
+    k = k << 8 | h[i];
+  return k;
+}
+
+uint8_t SwarmTable::intern_client(const uint8_t* prefix12) {
+  if (prefix12[0] == 0) return 0;
+  std::string k(reinterpret_cast<const char*>(prefix12), 12);
+  if (auto it = client_index_.find(k); it != client_index_.end()) return it->second;
+  if (clients_.size() > 255) return 0;
+  std::array<uint8_t, 12> c{};
+  std::memcpy(c.data(), prefix12, 12);
+  clients_.push_back(c);
+  const auto index = static_cast<uint8_t>(clients_.size() - 1);
+  client_index_.emplace(std::move(k), index);
+  return index;
 }
 
 uint32_t SwarmTable::age_seconds(uint16_t meta, int64_t now) const {
@@ -161,6 +222,10 @@ SwarmCounts SwarmTable::counts_of(const Swarm& s) {
   return c;
 }
 
+Swarm& SwarmTable::swarm_for(const InfoHash& ih) {
+  return swarms_.try_emplace(ih, options_.keep_peer_ids).first->second;
+}
+
 Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, AnnounceReply& reply) {
   reply.counts = {};
   reply.peers4.clear();
@@ -174,13 +239,14 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
     if (options_.whitelist ? false : swarms_.size() >= options_.max_swarms) {
       return Refusal::kTooManySwarms;
     }
-    it = swarms_.try_emplace(request.info_hash).first;
+    it = swarms_.try_emplace(request.info_hash, options_.keep_peer_ids).first;
   }
   Swarm& swarm = it->second;
   swarm.last_activity = now;
+  const uint64_t key = key_of(request.peer_id);
 
   if (request.event == Event::kStopped) {
-    remove(swarm, request.info_hash, request.peer_id);
+    remove(swarm, request.info_hash, key);
     reply.counts = counts_of(swarm);
     if (swarm.peers() == 0 && swarm.downloaded == 0) {
       if (track_dirty_ && !swarm.dirty) dirty_.push_back(request.info_hash);
@@ -193,10 +259,10 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
   uint32_t self4 = kNoIndex;
   uint32_t self6 = kNoIndex;
   (request.endpoint.family == Family::kV4 ? self4 : self6) =
-      store(swarm, request.info_hash, request, request.endpoint, now, stored);
+      store(swarm, request.info_hash, key, request, request.endpoint, now, stored);
   if (request.other) {
     (request.other->family == Family::kV4 ? self4 : self6) =
-        store(swarm, request.info_hash, request, *request.other, now, stored);
+        store(swarm, request.info_hash, key, request, *request.other, now, stored);
   }
   reply.stored = stored;
   reply.counts = counts_of(swarm);
@@ -210,35 +276,49 @@ void SwarmTable::mark(Swarm& swarm, const InfoHash& ih) {
   dirty_.push_back(ih);
 }
 
-uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, const AnnounceRequest& request,
-                           const Endpoint& endpoint, int64_t now, bool& stored) {
-  PeerArray& arr = endpoint.family == Family::kV4 ? swarm.v4 : swarm.v6;
+uint8_t* SwarmTable::place(Swarm& swarm, Family f, uint64_t key, bool& found, uint32_t& index) {
+  PeerArray& arr = f == Family::kV4 ? swarm.v4 : swarm.v6;
+  auto [i, hit] = arr.find(key);
+  index = i;
+  found = hit;
+  if (hit) return arr.at(i);
+  if (arr.size() >= options_.max_peers_per_swarm) return nullptr;
+  uint8_t* rec = arr.insert(i);
+  store_key(rec, key);
+  ++peers_;
+  return rec;
+}
+
+uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, uint64_t key,
+                           const AnnounceRequest& request, const Endpoint& endpoint, int64_t now,
+                           bool& stored) {
   const size_t ips = ip_size_of(endpoint.family);
-  auto [index, found] = arr.find(request.peer_id);
-  uint8_t* rec = nullptr;
+  bool found = false;
+  uint32_t index = 0;
+  uint8_t* rec = place(swarm, endpoint.family, key, found, index);
+  if (rec == nullptr) {
+    stored = false;
+    return kNoIndex;
+  }
   uint16_t meta = 0;
   bool changed = !found;
   if (found) {
-    rec = arr.at(index);
     meta = load_meta(rec, ips);
   } else {
-    if (arr.size() >= options_.max_peers_per_swarm) {
-      stored = false;
-      return kNoIndex;
+    rec[client_at(ips)] = intern_client(client_prefix(request.peer_id).data());
+    if (options_.keep_peer_ids) {
+      std::memcpy(rec + base_record_size(endpoint.family), request.peer_id.bytes.data(), 20);
     }
-    rec = arr.insert(index);
-    std::memcpy(rec, request.peer_id.bytes.data(), 20);
-    ++peers_;
   }
   // A changed address or port is updated in place.
   const uint8_t port[2] = {static_cast<uint8_t>(endpoint.port >> 8),
                            static_cast<uint8_t>(endpoint.port & 0xFF)};
-  if (found && (std::memcmp(rec + 20, endpoint.ip.data(), ips) != 0 ||
-                std::memcmp(rec + 20 + ips, port, 2) != 0)) {
+  if (found && (std::memcmp(rec + kKeySize, endpoint.ip.data(), ips) != 0 ||
+                std::memcmp(rec + port_at(ips), port, 2) != 0)) {
     changed = true;
   }
-  std::memcpy(rec + 20, endpoint.ip.data(), ips);
-  std::memcpy(rec + 20 + ips, port, 2);
+  std::memcpy(rec + kKeySize, endpoint.ip.data(), ips);
+  std::memcpy(rec + port_at(ips), port, 2);
 
   const bool was_seeder = (meta & kSeeder) != 0;
   const bool was_partial = (meta & kPartial) != 0;
@@ -261,9 +341,9 @@ uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, const AnnounceReque
   return index;
 }
 
-void SwarmTable::remove(Swarm& swarm, const InfoHash& ih, const PeerId& id) {
+void SwarmTable::remove(Swarm& swarm, const InfoHash& ih, uint64_t key) {
   for (PeerArray* arr : {&swarm.v4, &swarm.v6}) {
-    auto [index, found] = arr->find(id);
+    auto [index, found] = arr->find(key);
     if (!found) continue;
     const uint16_t meta = load_meta(arr->at(index), ip_size_of(arr->family()));
     swarm.seeders -= (meta & kSeeder) ? 1 : 0;
@@ -277,13 +357,14 @@ void SwarmTable::remove(Swarm& swarm, const InfoHash& ih, const PeerId& id) {
 void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4,
                         uint32_t self6, AnnounceReply& reply) {
   // Seeds and partial seeds (BEP 21) only want leechers; leechers take whatever comes, which
-  // from a random starting point in peer-id order (random order) is a proportional mix.
+  // from a random starting point in key order (random order) is a proportional mix.
   const bool asker_seeds = request.left == 0 || request.event == Event::kPaused;
   uint32_t want = request.numwant;
   auto walk = [&](const PeerArray& arr, uint32_t self, std::vector<PeerRef>& out) {
     const uint32_t n = arr.size();
     if (n == 0 || want == 0) return;
     const size_t ips = ip_size_of(arr.family());
+    const bool ids = arr.has_ids();
     const uint32_t start = static_cast<uint32_t>(random() % n);
     for (uint32_t k = 0; k < n && want > 0; ++k) {
       uint32_t i = start + k;
@@ -291,7 +372,7 @@ void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint
       if (i == self) continue;  // never the asker
       const uint8_t* rec = arr.at(i);
       if (asker_seeds && (load_meta(rec, ips) & (kSeeder | kPartial)) != 0) continue;
-      out.push_back(PeerRef{rec, arr.family()});
+      out.push_back(PeerRef{rec, arr.family(), ids});
       --want;
     }
   };
@@ -350,22 +431,32 @@ size_t SwarmTable::expire(int64_t now) {
 
 void SwarmTable::restore_peer(const InfoHash& ih, const PeerId& id, const PeerState& state,
                               int64_t now) {
+  restore_record(ih, key_of(id), &id, state, now);
+}
+
+void SwarmTable::restore_record(const InfoHash& ih, uint64_t key, const PeerId* id,
+                                const PeerState& state, int64_t now) {
   if (now - state.last_seen >= static_cast<int64_t>(std::min(options_.expiry, kMaxExpiry))) {
     return;
   }
-  Swarm& swarm = swarms_[ih];
+  Swarm& swarm = swarm_for(ih);
   swarm.last_activity = std::max(swarm.last_activity, state.last_seen);
   swarm.saved_at = now;
-  PeerArray& arr = state.endpoint.family == Family::kV4 ? swarm.v4 : swarm.v6;
-  const size_t ips = ip_size_of(state.endpoint.family);
-  auto [index, found] = arr.find(id);
-  if (found) return;
-  uint8_t* rec = arr.insert(index);
-  ++peers_;
-  std::memcpy(rec, id.bytes.data(), 20);
-  std::memcpy(rec + 20, state.endpoint.ip.data(), ips);
-  rec[20 + ips] = static_cast<uint8_t>(state.endpoint.port >> 8);
-  rec[21 + ips] = static_cast<uint8_t>(state.endpoint.port & 0xFF);
+  const Family f = state.endpoint.family;
+  const size_t ips = ip_size_of(f);
+  bool found = false;
+  uint32_t index = 0;
+  uint8_t* rec = place(swarm, f, key, found, index);
+  if (rec == nullptr || found) return;
+  std::memcpy(rec + kKeySize, state.endpoint.ip.data(), ips);
+  rec[port_at(ips)] = static_cast<uint8_t>(state.endpoint.port >> 8);
+  rec[port_at(ips) + 1] = static_cast<uint8_t>(state.endpoint.port & 0xFF);
+  rec[client_at(ips)] = intern_client(state.client.data());
+  if (options_.keep_peer_ids) {
+    // A peer saved without its id (ids were not kept then) is listed without one.
+    std::memset(rec + base_record_size(f), 0, 20);
+    if (id != nullptr) std::memcpy(rec + base_record_size(f), id->bytes.data(), 20);
+  }
   const uint16_t meta =
       static_cast<uint16_t>(tick(state.last_seen) | (state.seeder ? kSeeder : 0) |
                             (state.partial ? kPartial : 0) | (state.completed ? kCompleted : 0));
@@ -392,25 +483,40 @@ void SwarmTable::take_dirty(int64_t now,
   }
 }
 
-// Snapshot: version 1, downloaded (8), v4 count (4), v6 count (4), then per peer: id (20),
-// address (4 or 16), port (2), flags (1: seeder, partial, completed), last seen (4, unix
-// seconds). All integers big-endian (docs/storage.md).
+// Snapshot: version 2, downloaded (8), v4 count (4), v6 count (4), then per peer: key (5),
+// address (4 or 16), port (2), flags (1: seeder, partial, completed, has peer id), last seen
+// (4, unix seconds), client prefix (12), [peer id (20)]. Integers big-endian (docs/storage.md).
+namespace {
+constexpr uint8_t kSnapshotVersion = 2;
+constexpr size_t kSnapshotHead = 17;
+constexpr size_t snapshot_record(size_t ips, bool id) {
+  return kKeySize + ips + 2 + 1 + 4 + 12 + (id ? 20 : 0);
+}
+}  // namespace
+
 std::string SwarmTable::snapshot(const Swarm& swarm, int64_t now) const {
+  const bool ids = options_.keep_peer_ids;
   std::string out;
-  out.reserve(17 + swarm.v4.size() * 31 + swarm.v6.size() * 43);
-  out += '\x01';
+  out.reserve(kSnapshotHead + swarm.v4.size() * snapshot_record(4, ids) +
+              swarm.v6.size() * snapshot_record(16, ids));
+  out += static_cast<char>(kSnapshotVersion);
   put_be(out, swarm.downloaded, 8);
   put_be(out, swarm.v4.size(), 4);
   put_be(out, swarm.v6.size(), 4);
   for (const PeerArray* arr : {&swarm.v4, &swarm.v6}) {
     const size_t ips = ip_size_of(arr->family());
+    const bool has_ids = arr->has_ids();
     for (uint32_t i = 0; i < arr->size(); ++i) {
       const uint8_t* rec = arr->at(i);
-      out.append(reinterpret_cast<const char*>(rec), 22 + ips);
+      out.append(reinterpret_cast<const char*>(rec), kKeySize + ips + 2);
       const uint16_t meta = load_meta(rec, ips);
       out += static_cast<char>(((meta & kSeeder) ? 1 : 0) | ((meta & kPartial) ? 2 : 0) |
-                               ((meta & kCompleted) ? 4 : 0));
+                               ((meta & kCompleted) ? 4 : 0) | (has_ids ? 8 : 0));
       put_be(out, static_cast<uint64_t>(now - age_seconds(meta, now)), 4);
+      out.append(reinterpret_cast<const char*>(clients_[rec[client_at(ips)]].data()), 12);
+      if (has_ids) {
+        out.append(reinterpret_cast<const char*>(rec + base_record_size(arr->family())), 20);
+      }
     }
   }
   return out;
@@ -418,28 +524,43 @@ std::string SwarmTable::snapshot(const Swarm& swarm, int64_t now) const {
 
 bool SwarmTable::restore_snapshot(const InfoHash& ih, std::string_view blob, int64_t now) {
   const auto* p = reinterpret_cast<const uint8_t*>(blob.data());
-  if (blob.size() < 17 || p[0] != 1) return false;
+  if (blob.size() < kSnapshotHead || p[0] != kSnapshotVersion) return false;
   const uint64_t downloaded = get_be(p + 1, 8);
   const uint64_t n4 = get_be(p + 9, 4);
   const uint64_t n6 = get_be(p + 13, 4);
-  if (blob.size() != 17 + n4 * 31 + n6 * 43) return false;
-  size_t off = 17;
+  // Check the whole blob before restoring any of it: records differ in size (peer ids).
+  size_t off = kSnapshotHead;
+  for (uint64_t i = 0; i < n4 + n6; ++i) {
+    const size_t ips = i >= n4 ? 16 : 4;
+    if (blob.size() - off < snapshot_record(ips, false)) return false;
+    const bool id = (p[off + kKeySize + ips + 2] & 8) != 0;
+    if (blob.size() - off < snapshot_record(ips, id)) return false;
+    off += snapshot_record(ips, id);
+  }
+  if (off != blob.size()) return false;
+  off = kSnapshotHead;
   for (uint64_t i = 0; i < n4 + n6; ++i) {
     const bool v6 = i >= n4;
     const size_t ips = v6 ? 16 : 4;
+    const uint8_t* r = p + off;
     PeerState st;
     st.endpoint.family = v6 ? Family::kV6 : Family::kV4;
-    std::memcpy(st.endpoint.ip.data(), p + off + 20, ips);
-    st.endpoint.port = static_cast<uint16_t>(get_be(p + off + 20 + ips, 2));
-    const uint8_t flags = p[off + 22 + ips];
+    std::memcpy(st.endpoint.ip.data(), r + kKeySize, ips);
+    st.endpoint.port = static_cast<uint16_t>(get_be(r + kKeySize + ips, 2));
+    const uint8_t flags = r[kKeySize + ips + 2];
     st.seeder = flags & 1;
     st.partial = flags & 2;
     st.completed = flags & 4;
-    st.last_seen = static_cast<int64_t>(get_be(p + off + 23 + ips, 4));
-    restore_peer(ih, PeerId::from(blob.substr(off, 20)), st, now);
-    off += 27 + ips;
+    st.last_seen = static_cast<int64_t>(get_be(r + kKeySize + ips + 3, 4));
+    std::memcpy(st.client.data(), r + kKeySize + ips + 7, 12);
+    std::optional<PeerId> id;
+    if (flags & 8) {
+      id = PeerId::from({reinterpret_cast<const char*>(r + snapshot_record(ips, false)), 20});
+    }
+    restore_record(ih, load_key(r), id ? &*id : nullptr, st, now);
+    off += snapshot_record(ips, (flags & 8) != 0);
   }
-  if (downloaded > 0) swarms_[ih].downloaded = downloaded;
+  if (downloaded > 0) swarm_for(ih).downloaded = downloaded;
   return true;
 }
 
@@ -469,10 +590,18 @@ std::vector<SwarmTable::PeerInfo> SwarmTable::peers_of(const InfoHash& ih, int64
     for (uint32_t i = 0; i < arr->size(); ++i) {
       const uint8_t* rec = arr->at(i);
       PeerInfo p;
-      p.id = PeerId::from({reinterpret_cast<const char*>(rec), 20});
+      const auto& client = clients_[rec[client_at(ips)]];
+      PeerId prefix;  // the client prefix, padded: enough for describe_client
+      std::memcpy(prefix.bytes.data(), client.data(), client.size());
+      if (client[0] != 0) p.client = describe_client(prefix);
+      if (arr->has_ids()) {
+        p.id = PeerId::from(
+            {reinterpret_cast<const char*>(rec + base_record_size(arr->family())), 20});
+        if (*p.id == PeerId{}) p.id.reset();  // restored from a snapshot without ids
+      }
       p.endpoint.family = arr->family();
-      std::memcpy(p.endpoint.ip.data(), rec + 20, ips);
-      p.endpoint.port = static_cast<uint16_t>(rec[20 + ips] << 8 | rec[21 + ips]);
+      std::memcpy(p.endpoint.ip.data(), rec + kKeySize, ips);
+      p.endpoint.port = static_cast<uint16_t>(rec[port_at(ips)] << 8 | rec[port_at(ips) + 1]);
       const uint16_t meta = load_meta(rec, ips);
       p.seeder = (meta & kSeeder) != 0;
       p.partial = (meta & kPartial) != 0;

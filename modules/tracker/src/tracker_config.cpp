@@ -115,6 +115,9 @@ const daemon::FieldTable<TrackerSection>& tracker_table() {
                            check_ip),
       string_field<S>("tracker_id", &S::tracker_id, true,
                       "Sent as 'tracker id' in HTTP announce responses when not empty"),
+      bool_field<S>("keep_peer_ids", &S::keep_peer_ids, false,
+                    "Keep each peer's 20-byte id (20 more bytes per peer) to list peer ids in "
+                    "non-compact replies and evertctl swarm"),
       bool_field<S>("persist", &S::persist, false,
                     "Keep swarms, peers and completed counts in the store across restarts"),
       int_field<S>("persist_interval", &S::persist_interval, 10, 60'000, true,

@@ -28,6 +28,7 @@ struct TrackerSection {
   std::vector<std::string> trusted_proxies;
   std::string tracker_id;
   bool persist = true;
+  bool keep_peer_ids = false;
   int persist_interval = 1000;  // ms
   bool metrics = false;
   std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};

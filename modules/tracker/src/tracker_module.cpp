@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <sodium.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -151,6 +152,7 @@ struct TrackerModule::Impl {
     o.expiry = static_cast<uint32_t>(cfg.expiry);
     o.max_swarms = static_cast<size_t>(cfg.max_swarms);
     o.max_peers_per_swarm = static_cast<size_t>(cfg.max_peers_per_swarm);
+    o.keep_peer_ids = cfg.keep_peer_ids;
     return o;
   }
   UdpTracker::Options udp_options() const {
@@ -384,6 +386,16 @@ struct TrackerModule::Impl {
   }
 
   void load_state() {
+    // The secret of the peer-id keys lives with the snapshots that hold the keys.
+    std::array<uint8_t, 16> secret{};
+    if (auto v = ctx->store.get("meta", "tracker_key_secret"); v && v->size() == secret.size()) {
+      std::memcpy(secret.data(), v->data(), secret.size());
+    } else {
+      randombytes_buf(secret.data(), secret.size());
+      ctx->store.put("meta", "tracker_key_secret",
+                     std::string(reinterpret_cast<const char*>(secret.data()), secret.size()));
+    }
+    swarms->set_key_secret(secret);
     const int64_t now = wall_seconds();
     size_t bad = 0;
     std::vector<std::string> gone;
@@ -441,8 +453,8 @@ struct TrackerModule::Impl {
     for (const auto& p : swarms->peers_of(*ih, now)) {
       json j = {{"address", ip_text(p.endpoint)},
                 {"port", p.endpoint.port},
-                {"peer_id", to_hex(p.id.view())},
-                {"client", describe_client(p.id)},
+                {"peer_id", p.id ? json(to_hex(p.id->view())) : json(nullptr)},
+                {"client", p.client},
                 {"seeder", p.seeder},
                 {"partial_seed", p.partial},
                 {"completed", p.completed},
@@ -555,6 +567,7 @@ std::vector<std::string> TrackerModule::reload() {
   m.cfg.http_listen = keep.http_listen;
   m.cfg.udp_listen = keep.udp_listen;
   m.cfg.persist = keep.persist;
+  m.cfg.keep_peer_ids = keep.keep_peer_ids;
   m.apply_live_settings();
   if (m.persist_timer) {
     m.persist_timer->start(std::chrono::milliseconds(m.cfg.persist_interval), true);

@@ -2,14 +2,19 @@
 // with an injected clock (every call takes `now`, in seconds): no sockets, no disk; HTTP and UDP
 // announces both end in SwarmTable::announce (STYLE.md §2).
 //
-// Memory: a peer costs one packed record in a per-swarm array sorted by peer id (28 bytes for
-// IPv4: id, address, port, and 16 bits holding an 8-second tick and the seeder/partial/completed
-// flags), found by binary search; arrays grow by a quarter. Idle whitelisted torrents cost a
-// hash-set entry and no swarm until a peer announces.
+// Memory: a peer costs one packed record in a per-swarm array sorted by a 40-bit keyed hash of
+// its peer id, found by binary search; arrays grow by an eighth. A record is 14 bytes for IPv4
+// (26 for IPv6): the id's hash (5), address and port (6, in the compact wire order), the client
+// (1: an index into a table of peer-id prefixes, for `evertctl swarm`), and 16 bits holding an
+// 8-second tick and the seeder/partial/completed flags. The full 20-byte peer id is kept only
+// with SwarmOptions::keep_peer_ids (20 more bytes per peer), and only then does the dictionary
+// model list peer ids. A hash collision (about 1 in 2^40 per pair of peers in one swarm) makes
+// two peers one. Idle whitelisted torrents cost a hash-set entry and no swarm.
 //
 // Thread-safety: none; the tracker uses it from the loop thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,14 +43,28 @@ struct AnnounceRequest {
   uint32_t numwant = 50;  // already defaulted and capped
 };
 
+// The record layout: key (5) | address (4 or 16) | port (2, BE) | client (1) | meta (2)
+// [| peer id (20)].
+inline constexpr size_t kKeySize = 5;
+inline constexpr size_t ip_size_of(Family f) {
+  return f == Family::kV4 ? 4 : 16;
+}
+inline constexpr size_t base_record_size(Family f) {
+  return kKeySize + ip_size_of(f) + 5;
+}
+
 // A peer as an announce reply lists it; points into the swarm, valid until the next change.
 struct PeerRef {
   const uint8_t* record = nullptr;
   Family family = Family::kV4;
-  [[nodiscard]] const uint8_t* id() const { return record; }
-  [[nodiscard]] const uint8_t* ip() const { return record + 20; }
-  [[nodiscard]] size_t ip_size() const { return family == Family::kV4 ? 4 : 16; }
-  [[nodiscard]] const uint8_t* port() const { return record + 20 + ip_size(); }  // 2 bytes, BE
+  bool has_id = false;
+  // The peer id, or nullptr when the tracker does not keep peer ids.
+  [[nodiscard]] const uint8_t* id() const {
+    return has_id ? record + base_record_size(family) : nullptr;
+  }
+  [[nodiscard]] const uint8_t* ip() const { return record + kKeySize; }  // then the port
+  [[nodiscard]] size_t ip_size() const { return ip_size_of(family); }
+  [[nodiscard]] const uint8_t* port() const { return ip() + ip_size(); }  // 2 bytes, BE
 };
 
 struct SwarmCounts {
@@ -67,7 +86,8 @@ enum class Refusal : uint8_t { kNone, kNotAllowed, kTooManySwarms };
 // A peer as restore_peer() takes it back (start-up, tests).
 struct PeerState {
   Endpoint endpoint;
-  int64_t last_seen = 0;  // unix seconds
+  std::array<uint8_t, 12> client{};  // the client prefix of its peer id (zero: unknown)
+  int64_t last_seen = 0;             // unix seconds
   bool seeder = false;
   bool partial = false;
   bool completed = false;
@@ -78,27 +98,30 @@ struct SwarmOptions {
   uint32_t expiry = 2700;                // seconds without announce before a peer is dropped
   size_t max_swarms = 1'000'000;         // open mode: new swarms past this are refused
   size_t max_peers_per_swarm = 100'000;  // per family; new peers past this are not stored
+  bool keep_peer_ids = false;            // fixed at construction: the record size depends on it
 };
 
 // The seconds an expiry can span: ticks are 8 s and wrap after 4096 of them (9.1 h); the
 // sweep runs far more often than that.
 inline constexpr uint32_t kMaxExpiry = 4 * 3600;
 
-// Peers of one address family, sorted by peer id.
+// Peers of one address family, sorted by key.
 class PeerArray {
  public:
-  explicit PeerArray(Family f) : family_(f) {}
+  PeerArray(Family f, bool ids)
+      : rs_(static_cast<uint8_t>(base_record_size(f) + (ids ? 20 : 0))), family_(f) {}
   ~PeerArray();
   PeerArray(const PeerArray&) = delete;
   PeerArray& operator=(const PeerArray&) = delete;
   PeerArray(PeerArray&& o) noexcept;
   PeerArray& operator=(PeerArray&&) = delete;
 
-  [[nodiscard]] size_t record_size() const { return family_ == Family::kV4 ? 28 : 40; }
+  [[nodiscard]] size_t record_size() const { return rs_; }
+  [[nodiscard]] bool has_ids() const { return rs_ > base_record_size(family_); }
   [[nodiscard]] uint32_t size() const { return size_; }
-  [[nodiscard]] uint8_t* at(uint32_t i) const { return data_ + size_t{i} * record_size(); }
-  // The index of `id`, or where it would go (and false).
-  [[nodiscard]] std::pair<uint32_t, bool> find(const PeerId& id) const;
+  [[nodiscard]] uint8_t* at(uint32_t i) const { return data_ + size_t{i} * rs_; }
+  // The index of the record with `key` (40 bits), or where it would go (and false).
+  [[nodiscard]] std::pair<uint32_t, bool> find(uint64_t key) const;
   uint8_t* insert(uint32_t index);  // an uninitialised record at `index`
   void erase(uint32_t index);
   // Keeps the records for which `keep` is true (one pass).
@@ -111,12 +134,14 @@ class PeerArray {
   uint8_t* data_ = nullptr;
   uint32_t size_ = 0;
   uint32_t cap_ = 0;
+  uint8_t rs_;
   Family family_;
 };
 
 struct Swarm {
-  PeerArray v4{Family::kV4};
-  PeerArray v6{Family::kV6};
+  explicit Swarm(bool ids) : v4(Family::kV4, ids), v6(Family::kV6, ids) {}
+  PeerArray v4;
+  PeerArray v6;
   uint32_t seeders = 0;  // records flagged seeder, both families
   uint32_t partial = 0;  // records flagged partial, both families
   uint64_t downloaded = 0;
@@ -130,8 +155,12 @@ class SwarmTable {
  public:
   explicit SwarmTable(SwarmOptions options);
 
-  // Applies a new configuration (reload). Lowering caps does not drop stored peers.
-  void set_options(const SwarmOptions& options) { options_ = options; }
+  // Applies a new configuration (reload). Lowering caps does not drop stored peers;
+  // keep_peer_ids keeps the value given at construction.
+  void set_options(const SwarmOptions& options);
+  // The secret of the peer-id hash. Persisted by the tracker, so restored peers keep their keys;
+  // set it before restoring or announcing.
+  void set_key_secret(const std::array<uint8_t, 16>& secret) { secret_ = secret; }
   [[nodiscard]] const SwarmOptions& options() const { return options_; }
   // Persistence is write-behind, by swarm: a swarm whose peers, their state or its completed
   // count changed is dirty (a peer's mere re-announce makes it dirty only when its snapshot is
@@ -175,7 +204,8 @@ class SwarmTable {
   void for_each(const std::function<void(const InfoHash&, const Swarm&)>& fn) const;
   // Every peer of a swarm with its flags and age, for the control API.
   struct PeerInfo {
-    PeerId id;
+    std::optional<PeerId> id;  // when peer ids are kept
+    std::string client;        // decoded from its peer id's prefix, or empty
     Endpoint endpoint;
     bool seeder = false;
     bool partial = false;
@@ -187,11 +217,18 @@ class SwarmTable {
 
  private:
   static uint16_t tick(int64_t now) { return static_cast<uint16_t>((now >> 3) & 0xFFF); }
+  [[nodiscard]] uint64_t key_of(const PeerId& id) const;
+  uint8_t intern_client(const uint8_t* prefix12);
+  // Inserts or finds the record for `key`; nullptr when the family's array is full.
+  uint8_t* place(Swarm& swarm, Family f, uint64_t key, bool& found, uint32_t& index);
   [[nodiscard]] uint32_t age_seconds(uint16_t meta, int64_t now) const;
   // Records the peer in its family's array; returns its index there (or kNoIndex).
-  uint32_t store(Swarm& swarm, const InfoHash& ih, const AnnounceRequest& request,
+  uint32_t store(Swarm& swarm, const InfoHash& ih, uint64_t key, const AnnounceRequest& request,
                  const Endpoint& endpoint, int64_t now, bool& stored);
-  void remove(Swarm& swarm, const InfoHash& ih, const PeerId& id);
+  void remove(Swarm& swarm, const InfoHash& ih, uint64_t key);
+  void restore_record(const InfoHash& ih, uint64_t key, const PeerId* id, const PeerState& state,
+                      int64_t now);
+  Swarm& swarm_for(const InfoHash& ih);
   void select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4, uint32_t self6,
               AnnounceReply& reply);
   void mark(Swarm& swarm, const InfoHash& ih);
@@ -205,6 +242,10 @@ class SwarmTable {
   std::unordered_map<InfoHash, Swarm, Id20Hash> swarms_;
   size_t peers_ = 0;
   uint64_t rng_;
+  std::array<uint8_t, 16> secret_{};
+  // Client prefixes (index 0: unknown); at most 255, then new clients count as unknown.
+  std::vector<std::array<uint8_t, 12>> clients_;
+  std::unordered_map<std::string, uint8_t> client_index_;
 };
 
 }  // namespace evert::tracker
