@@ -1,10 +1,14 @@
 #include "evert/daemon/store.h"
 
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 namespace evert::daemon {
 
@@ -35,6 +39,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& o) {
   mdb_env_set_mapsize(s->env_, o.map_size);
   // MDB_NOTLS: read transactions are not tied to threads (the loop and the writer both read).
   rc = mdb_env_open(s->env_, o.dir.c_str(), MDB_NOTLS, 0640);
+  s->data_file_ = " " + std::filesystem::weakly_canonical(o.dir + "/data.mdb", ec).string();
   if (rc != 0) return Error(lmdb_error(o.dir + ": cannot open the store", rc));
   MDB_envinfo info{};
   mdb_env_info(s->env_, &info);
@@ -231,6 +236,33 @@ void Store::writer_main() {
   }
 }
 
+// A write transaction reads the first page of every large value it replaces, and the kernel
+// maps up to 64 KiB around each such fault ("fault-around"): after a few commits of the tracker's
+// swarm snapshots the whole file would sit in evertd's page tables, counted in its RSS though it
+// is only the page cache. After a big commit, the map's page-table entries are dropped; the data
+// stays in the page cache and a later read faults it back in (readers are rare: start-up and
+// the control API), so memory figures show what evertd really holds.
+void Store::release_mapped_pages(const Batch& batch) {
+  size_t bytes = 0;
+  for (const auto& [k, c] : batch)
+    bytes += c.value ? c.value->size() : 0;
+  if (bytes < (1u << 20)) return;
+  // LMDB does not tell where it mapped the file (me_mapaddr is only set with MDB_FIXEDMAP).
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() <= data_file_.size() ||
+        line.compare(line.size() - data_file_.size(), data_file_.size(), data_file_) != 0) {
+      continue;
+    }
+    uintptr_t from = 0;
+    uintptr_t to = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &from, &to) == 2 && to > from) {
+      madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    }
+  }
+}
+
 Status Store::write_batch(const Batch& batch) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     MDB_txn* txn = nullptr;
@@ -255,6 +287,7 @@ Status Store::write_batch(const Batch& batch) {
       } else {
         mdb_txn_abort(txn);
       }
+      if (rc == 0) release_mapped_pages(batch);
     }
     if (rc == 0) return Ok{};
     if (rc != MDB_MAP_FULL) return Error(lmdb_error("commit", rc));

@@ -76,6 +76,7 @@ class Store {
 
   Store() = default;
   Status write_batch(const Batch& batch);
+  void release_mapped_pages(const Batch& batch);
   void writer_main();
   [[nodiscard]] unsigned dbi(const std::string& name) const;
 
@@ -92,6 +93,7 @@ class Store {
   bool stopping_ = false;
   bool writing_ = false;
   std::condition_variable cv_;
+  std::string data_file_;        // " /abs/path/data.mdb", as /proc/self/maps ends its line
   std::shared_mutex resize_mu_;  // LMDB may only grow the map with no transaction open
   std::thread writer_;
 };
