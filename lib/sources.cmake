@@ -8,6 +8,7 @@ set(EVERT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/piece_hasher.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/create.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/magnet.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/peer_wire.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/units.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/control_client.cpp
 )

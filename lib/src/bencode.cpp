@@ -90,10 +90,12 @@ class Decoder {
  public:
   Decoder(std::string_view in, const DecodeLimits& limits) : in_(in), limits_(limits) {}
 
-  Result<Value> run() {
+  Result<Value> run(bool allow_trailing = false) {
     Value v;
     if (!parse(v, 0)) return std::move(error_);
-    if (pos_ != in_.size()) return Error("trailing bytes after the value", pos_);
+    if (!allow_trailing && pos_ != in_.size()) {
+      return Error("trailing bytes after the value", pos_);
+    }
     return v;
   }
 
@@ -254,6 +256,10 @@ class Decoder {
 
 Result<Value> decode(std::string_view input, const DecodeLimits& limits) {
   return Decoder(input, limits).run();
+}
+
+Result<Value> decode_prefix(std::string_view input, const DecodeLimits& limits) {
+  return Decoder(input, limits).run(true);
 }
 
 void encode_to(const Value& v, std::string& out) {

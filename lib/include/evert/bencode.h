@@ -130,6 +130,10 @@ struct DecodeLimits {
 // views point into `input`, which the caller must keep alive while using them.
 Result<Value> decode(std::string_view input, const DecodeLimits& limits = {});
 
+// Decodes the one value at the start of `input` and ignores what follows it (BEP 9 data
+// messages put raw bytes after a dictionary); the value's raw().size() is where it ends.
+Result<Value> decode_prefix(std::string_view input, const DecodeLimits& limits = {});
+
 // Canonical encoding of `v` (dictionary keys sorted, as std::map keeps them).
 std::string encode(const Value& v);
 void encode_to(const Value& v, std::string& out);
