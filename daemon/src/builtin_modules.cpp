@@ -1,4 +1,5 @@
 #include "evert/daemon/module.h"
+#include "evert/everseed/everseed_module.h"
 #include "evert/tracker/tracker_module.h"
 
 namespace evert::daemon {
@@ -6,7 +7,8 @@ namespace evert::daemon {
 // The modules compiled into evertd (modules/NAME/). The everseed and the web module register
 // here as they are built.
 const ModuleRegistry& builtin_modules() {
-  static const ModuleRegistry registry = {tracker::TrackerModule::info()};
+  static const ModuleRegistry registry = {tracker::TrackerModule::info(),
+                                          everseed::EverseedModule::info()};
   return registry;
 }
 

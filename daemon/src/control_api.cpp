@@ -243,4 +243,16 @@ void ControlApi::on_request(evhttp_request* req, void* self) {
   evbuffer_free(out);
 }
 
+std::string query_param(const std::string& query, const std::string& key) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    const size_t amp = query.find('&', pos);
+    const std::string part = query.substr(pos, amp - pos);
+    if (part.rfind(key + "=", 0) == 0) return part.substr(key.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return {};
+}
+
 }  // namespace evert::daemon

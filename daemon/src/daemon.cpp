@@ -140,6 +140,12 @@ Status Daemon::start() {
                       [this](const std::string& fd_name) {
                         auto it = inherited_fds_.find(fd_name);
                         return it == inherited_fds_.end() ? -1 : it->second;
+                      },
+                      [this](const std::string& module_name) -> Module* {
+                        for (auto& running : modules_) {
+                          if (running.info->name == module_name) return running.module.get();
+                        }
+                        return nullptr;
                       }});
     ctx->log->set_level(log_->level());
     if (auto s = r.module->start(*ctx); !s) {

@@ -3,6 +3,7 @@
 
   lt_peer.py seed TORRENT SAVE_PATH     seeds; prints "announced" once the tracker answered
   lt_peer.py leech TORRENT SAVE_PATH    downloads; prints "finished" when every piece is in
+  lt_peer.py magnet URI SAVE_PATH       the same from a magnet link alone (metadata by BEP 9)
 
 Loopback only, DHT/LSD/UPnP/NAT-PMP/PEX off, so peers can only come from the tracker. Runs until
 its standard input closes or 120 seconds pass.
@@ -24,7 +25,11 @@ def main():
         "alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.status_notification,
         "announce_to_all_trackers": True, "announce_to_all_tiers": True,
     })
-    params = {"ti": lt.torrent_info(torrent), "save_path": save_path}
+    if mode == "magnet":
+        params = lt.parse_magnet_uri(torrent)
+        params.save_path = save_path
+    else:
+        params = {"ti": lt.torrent_info(torrent), "save_path": save_path}
     if mode == "seed":
         params["flags"] = lt.torrent_flags.seed_mode
     h = s.add_torrent(params)
@@ -37,7 +42,7 @@ def main():
                 print("announced", flush=True)
             elif isinstance(a, lt.tracker_error_alert):
                 print("tracker error:", a.message(), file=sys.stderr, flush=True)
-        if mode == "leech" and not finished and h.status().is_seeding:
+        if mode != "seed" and not finished and h.status().is_seeding:
             finished = True
             print("finished", flush=True)
         r, _, _ = select.select([sys.stdin], [], [], 0.05)

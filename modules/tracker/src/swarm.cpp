@@ -213,6 +213,19 @@ uint32_t SwarmTable::age_seconds(uint16_t meta, int64_t now) const {
   return ((tick(now) - (meta & kTickMask)) & kTickMask) * 8u;
 }
 
+void SwarmTable::set_local_seed(std::optional<Endpoint> v4, std::optional<Endpoint> v6) {
+  has_local4_ = v4.has_value();
+  has_local6_ = v6.has_value();
+  for (auto [e, rec] : {std::pair{v4, &local4_}, std::pair{v6, &local6_}}) {
+    if (!e) continue;
+    const size_t ips = ip_size_of(e->family);
+    rec->fill(0);
+    std::memcpy(rec->data() + kKeySize, e->ip.data(), ips);
+    (*rec)[port_at(ips)] = static_cast<uint8_t>(e->port >> 8);
+    (*rec)[port_at(ips) + 1] = static_cast<uint8_t>(e->port & 0xFF);
+  }
+}
+
 SwarmCounts SwarmTable::counts_of(const Swarm& s) {
   SwarmCounts c;
   c.complete = s.seeders;
@@ -235,7 +248,10 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
 
   auto it = swarms_.find(request.info_hash);
   if (it == swarms_.end()) {
-    if (request.event == Event::kStopped) return Refusal::kNone;  // nothing to remove
+    if (request.event == Event::kStopped) {  // nothing to remove
+      reply.counts.complete = seeded_.contains(request.info_hash) ? 1 : 0;
+      return Refusal::kNone;
+    }
     if (options_.whitelist ? false : swarms_.size() >= options_.max_swarms) {
       return Refusal::kTooManySwarms;
     }
@@ -248,6 +264,7 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
   if (request.event == Event::kStopped) {
     remove(swarm, request.info_hash, key);
     reply.counts = counts_of(swarm);
+    reply.counts.complete += seeded_.contains(request.info_hash) ? 1 : 0;
     if (swarm.peers() == 0 && swarm.downloaded == 0) {
       if (track_dirty_ && !swarm.dirty) dirty_.push_back(request.info_hash);
       swarms_.erase(it);
@@ -266,7 +283,9 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
   }
   reply.stored = stored;
   reply.counts = counts_of(swarm);
-  if (request.numwant > 0) select(swarm, request, self4, self6, reply);
+  const bool local = seeded_.contains(request.info_hash);
+  reply.counts.complete += local ? 1 : 0;
+  if (request.numwant > 0) select(swarm, request, self4, self6, local, reply);
   return Refusal::kNone;
 }
 
@@ -355,11 +374,26 @@ void SwarmTable::remove(Swarm& swarm, const InfoHash& ih, uint64_t key) {
 }
 
 void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4,
-                        uint32_t self6, AnnounceReply& reply) {
+                        uint32_t self6, bool local, AnnounceReply& reply) {
   // Seeds and partial seeds (BEP 21) only want leechers; leechers take whatever comes, which
   // from a random starting point in key order (random order) is a proportional mix.
   const bool asker_seeds = request.left == 0 || request.event == Event::kPaused;
   uint32_t want = request.numwant;
+  // A leecher of a torrent this daemon seeds gets the local seed first: it always has it all.
+  if (local && !asker_seeds) {
+    const bool has4 = request.endpoint.family == Family::kV4 ||
+                      (request.other && request.other->family == Family::kV4);
+    const bool has6 = request.endpoint.family == Family::kV6 ||
+                      (request.other && request.other->family == Family::kV6);
+    if (has4 && has_local4_ && want > 0) {
+      reply.peers4.push_back(PeerRef{local4_.data(), Family::kV4, false});
+      --want;
+    }
+    if (has6 && has_local6_ && want > 0) {
+      reply.peers6.push_back(PeerRef{local6_.data(), Family::kV6, false});
+      --want;
+    }
+  }
   auto walk = [&](const PeerArray& arr, uint32_t self, std::vector<PeerRef>& out) {
     const uint32_t n = arr.size();
     if (n == 0 || want == 0) return;
@@ -392,12 +426,11 @@ void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint
 
 bool SwarmTable::scrape(const InfoHash& ih, SwarmCounts& counts) const {
   counts = {};
+  const bool local = seeded_.contains(ih);
   auto it = swarms_.find(ih);
-  if (it != swarms_.end()) {
-    counts = counts_of(it->second);
-    return true;
-  }
-  return options_.whitelist && allowed_.contains(ih);
+  if (it != swarms_.end()) counts = counts_of(it->second);
+  counts.complete += local ? 1 : 0;
+  return it != swarms_.end() || local || (options_.whitelist && allowed_.contains(ih));
 }
 
 size_t SwarmTable::expire(int64_t now) {

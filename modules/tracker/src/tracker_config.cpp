@@ -31,50 +31,6 @@ std::string check_ip(const std::string& s) {
 
 }  // namespace
 
-bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text[0] == '[') {
-    const size_t close = text.find("]:");
-    if (close == std::string::npos) {
-      why = "expected [ADDRESS]:PORT";
-      return false;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string::npos || text.find(':') != colon) {
-      why = "expected ADDRESS:PORT (IPv6 in brackets: [::]:6969)";
-      return false;
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  unsigned p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || end != port.data() + port.size() || p > 65535) {
-    why = "bad port '" + port + "'";
-    return false;
-  }
-  std::memset(&out, 0, sizeof out);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(p));
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(p));
-    len = sizeof(sockaddr_in6);
-  } else {
-    why = "'" + host + "' is not an IPv4 or IPv6 address";
-    return false;
-  }
-  return true;
-}
-
 const daemon::FieldTable<TrackerSection>& tracker_table() {
   using S = TrackerSection;
   using namespace daemon;

@@ -39,7 +39,4 @@ struct TrackerSection {
 const daemon::FieldTable<TrackerSection>& tracker_table();
 std::string print_tracker_defaults(const std::string& prefix);
 
-// "1.2.3.4:6969" or "[::1]:6969" into a sockaddr; false with `why` when malformed.
-bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why);
-
 }  // namespace evert::tracker

@@ -56,18 +56,6 @@ std::optional<InfoHash> parse_hex_hash(std::string_view hex) {
   return ih;
 }
 
-std::string query_param(const std::string& query, const std::string& key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    const size_t amp = query.find('&', pos);
-    const std::string part = query.substr(pos, amp - pos);
-    if (part.rfind(key + "=", 0) == 0) return part.substr(key.size() + 1);
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return {};
-}
-
 std::string ip_text(const Endpoint& e) {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(e.family == Family::kV4 ? AF_INET : AF_INET6, e.ip.data(), buf, sizeof buf);
@@ -414,7 +402,7 @@ struct TrackerModule::Impl {
 
   ApiResponse route_swarms(const ApiRequest& r) const {
     size_t limit = 1000;
-    if (auto l = query_param(r.query, "limit"); !l.empty()) {
+    if (auto l = daemon::query_param(r.query, "limit"); !l.empty()) {
       limit = static_cast<size_t>(std::strtoull(l.c_str(), nullptr, 10));
     }
     std::vector<std::pair<InfoHash, const Swarm*>> all;
@@ -438,7 +426,7 @@ struct TrackerModule::Impl {
   }
 
   ApiResponse route_swarm(const ApiRequest& r) const {
-    const std::string h = query_param(r.query, "info_hash");
+    const std::string h = daemon::query_param(r.query, "info_hash");
     auto ih = parse_hex_hash(h);
     if (!ih) {
       return ApiResponse::error(400, "bad_request", "info_hash must be 40 hex digits");

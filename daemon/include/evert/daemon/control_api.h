@@ -46,6 +46,9 @@ struct ApiResponse {
 
 using ApiHandler = std::function<ApiResponse(const ApiRequest&)>;
 
+// The raw (undecoded) value of `key` in a query string, or empty.
+std::string query_param(const std::string& query, const std::string& key);
+
 class ControlApi {
  public:
   struct Options {

@@ -31,6 +31,11 @@ struct ModuleContext {
   std::function<void(const std::string& method, const std::string& path, ApiHandler)> route;
   // A listening socket passed by systemd under this FileDescriptorName, or -1.
   std::function<int(const std::string& name)> inherited_fd;
+  // A module started before this one, by name, or nullptr. Modules talk through the narrow
+  // interfaces they implement (dynamic_cast to it), never through globals (DESIGN.md).
+  std::function<class Module*(const std::string& name)> module = [](const std::string&) {
+    return static_cast<class Module*>(nullptr);
+  };
 };
 
 class Module {

@@ -32,8 +32,8 @@ inline constexpr int kSchemaVersion = 1;
 struct StoreOptions {
   std::string dir;                  // the state directory; created if missing
   uint64_t map_size = 64ull << 20;  // initial map size
-  std::vector<std::string> databases = {"meta",     "torrents", "swarms", "peers",
-                                        "counters", "history",  "test"};
+  std::vector<std::string> databases = {"meta",  "torrents", "metainfo", "swarms",
+                                        "peers", "counters", "history",  "test"};
 };
 
 class Store {

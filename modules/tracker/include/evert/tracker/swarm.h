@@ -177,8 +177,16 @@ class SwarmTable {
   void allow(const InfoHash& ih) { allowed_.insert(ih); }
   void disallow(const InfoHash& ih) { allowed_.erase(ih); }
   [[nodiscard]] bool allowed(const InfoHash& ih) const {
-    return !options_.whitelist || allowed_.contains(ih);
+    return !options_.whitelist || allowed_.contains(ih) || seeded_.contains(ih);
   }
+
+  // This daemon's own seed (the everseed): the torrents it seeds are tracked in any mode, count
+  // one more seeder, and every leecher's peer list starts with the seed's address in its
+  // family. Costs a hash-set entry per torrent, no peer record and no announce.
+  void set_local_seed(std::optional<Endpoint> v4, std::optional<Endpoint> v6);
+  void add_seeded(const InfoHash& ih) { seeded_.insert(ih); }
+  void remove_seeded(const InfoHash& ih) { seeded_.erase(ih); }
+  [[nodiscard]] bool seeded(const InfoHash& ih) const { return seeded_.contains(ih); }
 
   // Records the announce and fills `reply` (cleared first) with counts and up to numwant
   // peers: never the asker; a seed gets leechers only; each family's list goes to a requester
@@ -230,7 +238,7 @@ class SwarmTable {
                       int64_t now);
   Swarm& swarm_for(const InfoHash& ih);
   void select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4, uint32_t self6,
-              AnnounceReply& reply);
+              bool local, AnnounceReply& reply);
   void mark(Swarm& swarm, const InfoHash& ih);
   static constexpr uint32_t kNoIndex = 0xFFFFFFFF;
   uint64_t random();
@@ -239,6 +247,12 @@ class SwarmTable {
   bool track_dirty_ = false;
   std::vector<InfoHash> dirty_;
   std::unordered_set<InfoHash, Id20Hash> allowed_;
+  std::unordered_set<InfoHash, Id20Hash> seeded_;
+  // The local seed as records (key zero, no client), so replies list it like any peer.
+  std::array<uint8_t, 26> local4_{};
+  std::array<uint8_t, 26> local6_{};
+  bool has_local4_ = false;
+  bool has_local6_ = false;
   std::unordered_map<InfoHash, Swarm, Id20Hash> swarms_;
   size_t peers_ = 0;
   uint64_t rng_;

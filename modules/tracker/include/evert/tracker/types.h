@@ -66,4 +66,7 @@ Endpoint unmap(const Endpoint& e);
 // Azureus-style "-XXVVVV-" and aria2's "A2-M-m-p-" prefixes; "unknown" otherwise.
 std::string describe_client(const PeerId& id);
 
+// "1.2.3.4:6969" or "[::1]:6969" into a sockaddr; false with `why` when malformed.
+bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why);
+
 }  // namespace evert::tracker

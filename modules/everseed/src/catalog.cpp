@@ -1,0 +1,248 @@
+#include "catalog.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "evert/bencode.h"
+
+namespace evert::everseed {
+namespace {
+
+std::string key_bytes(const InfoHash& h) {
+  return std::string(h.view());
+}
+
+InfoHash wire_key(const Metainfo& m) {
+  if (m.has_v1()) return InfoHash::from(m.info_hash_v1->view());
+  return InfoHash::from(m.info_hash_v2_truncated().view());
+}
+
+std::string index_row(const Published& p) {
+  bencode::Dict d;
+  d["name"] = bencode::Value(p.name);
+  d["size"] = bencode::Value(static_cast<int64_t>(p.size));
+  d["data"] = bencode::Value(p.data_path);
+  d["in_place"] = bencode::Value(int64_t{p.in_place ? 1 : 0});
+  d["published"] = bencode::Value(p.published);
+  if (p.alt) d["v2"] = bencode::Value(std::string(p.alt->view()));
+  return bencode::encode(bencode::Value(std::move(d)));
+}
+
+}  // namespace
+
+Torrent::~Torrent() {
+  for (int fd : fds)
+    if (fd >= 0) ::close(fd);
+}
+
+Status Torrent::read(uint64_t offset, char* out, size_t length) const {
+  // The file holding `offset`: files are in stream order with their offsets.
+  auto it = std::upper_bound(meta.files.begin(), meta.files.end(), offset,
+                             [](uint64_t o, const FileEntry& f) { return o < f.offset; });
+  size_t i = static_cast<size_t>(it - meta.files.begin()) - 1;
+  while (length > 0) {
+    if (i >= meta.files.size()) return Error("read past the end of the torrent");
+    const FileEntry& f = meta.files[i];
+    const uint64_t in_file = offset - f.offset;
+    if (in_file >= f.length) {
+      ++i;
+      continue;
+    }
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, f.length - in_file));
+    if (f.is_pad()) {
+      std::memset(out, 0, n);
+    } else {
+      size_t done = 0;
+      while (done < n) {
+        const ssize_t r = ::pread(fds[i], out + done, n - done, static_cast<off_t>(in_file + done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return Error(f.path_string() + ": " + std::strerror(errno));
+        if (r == 0) return Error(f.path_string() + ": shorter than the torrent says");
+        done += static_cast<size_t>(r);
+      }
+    }
+    out += n;
+    offset += n;
+    length -= n;
+    ++i;
+  }
+  return Ok{};
+}
+
+Result<Published> Catalog::entry_of(const Metainfo& meta, const std::string& data_path,
+                                    bool in_place, int64_t now) {
+  Published p;
+  p.key = wire_key(meta);
+  if (meta.has_v1() && meta.has_v2()) {
+    p.alt = InfoHash::from(meta.info_hash_v2_truncated().view());
+  }
+  p.name = meta.name;
+  p.size = meta.total_size;
+  p.data_path = data_path;
+  p.in_place = in_place;
+  p.published = now;
+  return p;
+}
+
+size_t Catalog::load() {
+  size_t bad = 0;
+  store_.for_each("torrents", "", [&](const std::string& k, const std::string& v) {
+    auto d = bencode::decode(v);
+    const bencode::Value* name = d ? d->find("name") : nullptr;
+    const bencode::Value* data = d ? d->find("data") : nullptr;
+    if (k.size() != 20 || name == nullptr || !name->is_string() || data == nullptr ||
+        !data->is_string()) {
+      ++bad;
+      return;
+    }
+    Published p;
+    p.key = InfoHash::from(k);
+    p.name = name->as_string();
+    p.data_path = data->as_string();
+    if (const auto* s = d->find("size"); s != nullptr && s->is_int()) {
+      p.size = static_cast<uint64_t>(s->as_int());
+    }
+    if (const auto* s = d->find("in_place"); s != nullptr && s->is_int()) {
+      p.in_place = s->as_int() != 0;
+    }
+    if (const auto* s = d->find("published"); s != nullptr && s->is_int()) {
+      p.published = s->as_int();
+    }
+    if (const auto* s = d->find("v2");
+        s != nullptr && s->is_string() && s->as_string().size() == 20) {
+      p.alt = InfoHash::from(s->as_string());
+      alias_[*p.alt] = p.key;
+    }
+    by_key_.emplace(p.key, std::move(p));
+  });
+  store_.for_each("counters", "", [&](const std::string& k, const std::string& v) {
+    if (k.size() != 20) return;
+    if (auto it = by_key_.find(InfoHash::from(k)); it != by_key_.end()) {
+      it->second.uploaded = std::strtoull(v.c_str(), nullptr, 10);
+    }
+  });
+  return bad;
+}
+
+Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Metainfo& meta,
+                                      const std::string& data_path, bool in_place, int64_t now,
+                                      bool& added) {
+  auto p = entry_of(meta, data_path, in_place, now);
+  if (!p) return p.error();
+  if (auto it = by_key_.find(p->key); it != by_key_.end()) {
+    added = false;
+    return &it->second;
+  }
+  added = true;
+  store_.put("metainfo", key_bytes(p->key), torrent_bytes);
+  store_.put("torrents", key_bytes(p->key), index_row(*p));
+  if (p->alt) alias_[*p->alt] = p->key;
+  auto [it, _] = by_key_.emplace(p->key, std::move(*p));
+  return &it->second;
+}
+
+bool Catalog::remove(const InfoHash& key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return false;
+  if (it->second.alt) alias_.erase(*it->second.alt);
+  store_.del("torrents", key_bytes(key));
+  store_.del("metainfo", key_bytes(key));
+  store_.del("counters", key_bytes(key));
+  open_.erase(key);
+  by_key_.erase(it);
+  return true;
+}
+
+const Published* Catalog::find(const InfoHash& h) const {
+  if (auto it = by_key_.find(h); it != by_key_.end()) return &it->second;
+  if (auto a = alias_.find(h); a != alias_.end()) {
+    if (auto it = by_key_.find(a->second); it != by_key_.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+std::vector<const Published*> Catalog::list() const {
+  std::vector<const Published*> out;
+  out.reserve(by_key_.size());
+  for (const auto& [k, p] : by_key_)
+    out.push_back(&p);
+  std::sort(out.begin(), out.end(), [](const Published* a, const Published* b) {
+    return a->published != b->published ? a->published > b->published : a->key < b->key;
+  });
+  return out;
+}
+
+std::optional<std::string> Catalog::torrent_bytes(const InfoHash& key) const {
+  return store_.get("metainfo", key_bytes(key));
+}
+
+std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& why) {
+  if (auto it = open_.find(key); it != open_.end()) {
+    if (auto t = it->second.lock()) return t;
+  }
+  auto pit = by_key_.find(key);
+  if (pit == by_key_.end()) {
+    why = "not published";
+    return nullptr;
+  }
+  Published& p = pit->second;
+  auto bytes = torrent_bytes(key);
+  if (!bytes) {
+    why = "its metainfo is missing from the store";
+    return nullptr;
+  }
+  auto meta = parse_metainfo(*bytes);
+  if (!meta) {
+    why = "its metainfo does not parse: " + meta.error().message;
+    return nullptr;
+  }
+  auto t = std::make_shared<Torrent>();
+  t->key = key;
+  t->meta = std::move(*meta);
+  t->fds.assign(t->meta.files.size(), -1);
+  for (size_t i = 0; i < t->meta.files.size(); ++i) {
+    const FileEntry& f = t->meta.files[i];
+    if (f.is_pad() || f.length == 0) continue;
+    const std::string path = t->meta.multi_file ? p.data_path + "/" + f.path_string() : p.data_path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != f.length) {
+      why = path + (fd < 0 ? std::string(": ") + std::strerror(errno)
+                           : ": its size changed since it was published");
+      if (fd >= 0) ::close(fd);
+      p.problem = why;
+      return nullptr;
+    }
+    t->fds[i] = fd;
+  }
+  p.problem.clear();
+  open_[key] = t;
+  return t;
+}
+
+void Catalog::count_upload(const InfoHash& key, uint64_t bytes) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  it->second.uploaded += bytes;
+  if (!it->second.counter_dirty) {
+    it->second.counter_dirty = true;
+    counters_dirty_.push_back(key);
+  }
+}
+
+void Catalog::flush_counters() {
+  for (const InfoHash& k : counters_dirty_) {
+    if (auto it = by_key_.find(k); it != by_key_.end()) {
+      it->second.counter_dirty = false;
+      store_.put("counters", key_bytes(k), std::to_string(it->second.uploaded));
+    }
+  }
+  counters_dirty_.clear();
+}
+
+}  // namespace evert::everseed

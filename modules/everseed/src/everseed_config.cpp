@@ -1,0 +1,54 @@
+#include "everseed_config.h"
+
+#include "evert/tracker/types.h"
+
+namespace evert::everseed {
+namespace {
+
+std::string check_listen(const std::string& s) {
+  sockaddr_storage ss{};
+  unsigned len = 0;
+  std::string why;
+  return tracker::parse_listen(s, ss, len, why) ? "" : why;
+}
+
+}  // namespace
+
+const daemon::FieldTable<EverseedSection>& everseed_table() {
+  using S = EverseedSection;
+  using daemon::int_field;
+  using daemon::string_list_field;
+  static const daemon::FieldTable<S> t = {
+      string_list_field<S>("listen", &S::listen, false,
+                           "Peer-wire listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
+      string_list_field<S>("public_address", &S::public_address, true,
+                           "ADDRESS:PORT peers reach the seed at, given to this daemon's tracker "
+                           "(empty: the listen addresses that are not wildcards)",
+                           check_listen),
+      int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
+                   "Peer connections at most (more are refused)"),
+      int_field<S>("max_per_address", &S::max_per_address, 1, 10'000, true,
+                   "Peer connections from one address at most"),
+      int_field<S>("request_queue", &S::request_queue, 1, 10'000, true,
+                   "Block requests queued per peer (announced as reqq); more are rejected"),
+      int_field<S>("max_block", &S::max_block, 1024, 128 * 1024, true,
+                   "Largest block a peer may request, in bytes (clients ask for 16384)"),
+      int_field<S>("handshake_timeout", &S::handshake_timeout, 1, 600, true,
+                   "Seconds a new connection has to send its handshake"),
+      int_field<S>("idle_timeout", &S::idle_timeout, 10, 3600, true,
+                   "Seconds without any message from a peer before it is dropped"),
+      int_field<S>("reads_in_flight", &S::reads_in_flight, 1, 256, true,
+                   "Disk reads running at once for one peer"),
+      int_field<S>("send_buffer", &S::send_buffer, 64 * 1024, 64 << 20, true,
+                   "Bytes queued for one peer before more of its requests are read"),
+  };
+  return t;
+}
+
+std::string print_everseed_defaults(const std::string& prefix) {
+  std::string out;
+  daemon::print_section(out, "everseed", everseed_table(), EverseedSection{}, prefix);
+  return out;
+}
+
+}  // namespace evert::everseed

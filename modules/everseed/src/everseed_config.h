@@ -1,0 +1,29 @@
+// The everseed's section of evertd.yaml: one struct, one field table (STYLE.md §12).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "evert/daemon/config.h"
+
+namespace evert::everseed {
+
+struct EverseedSection {
+  std::vector<std::string> listen = {"0.0.0.0:6881", "[::]:6881"};
+  // The address peers reach the seed at, given to this daemon's tracker; empty: each listen
+  // address that is not a wildcard.
+  std::vector<std::string> public_address;
+  int max_connections = 4096;
+  int max_per_address = 8;
+  int request_queue = 250;     // requests queued per peer (reqq); more are rejected
+  int max_block = 16 * 1024;   // the largest block served
+  int handshake_timeout = 10;  // seconds
+  int idle_timeout = 120;      // seconds without a message from the peer
+  int reads_in_flight = 8;     // disk reads per peer at once
+  int send_buffer = 1 << 20;   // bytes queued to a peer before reading more for it
+};
+
+const daemon::FieldTable<EverseedSection>& everseed_table();
+std::string print_everseed_defaults(const std::string& prefix);
+
+}  // namespace evert::everseed

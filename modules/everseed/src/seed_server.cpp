@@ -1,0 +1,457 @@
+#include "seed_server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
+#include <spdlog/logger.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "evert/hash.h"
+#include "evert/tracker/types.h"
+
+namespace evert::everseed {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint32_t kMaxMessage = 1 << 18;  // nothing a leecher sends a seed is bigger
+
+struct Block {
+  uint32_t index;
+  uint32_t begin;
+  uint32_t length;
+  friend bool operator==(const Block&, const Block&) = default;
+};
+
+}  // namespace
+
+struct SeedServer::Listener {
+  int fd = -1;
+  uint16_t port = 0;
+  std::unique_ptr<daemon::FdWatcher> watcher;
+};
+
+struct SeedServer::Conn {
+  uint64_t id = 0;
+  int fd = -1;
+  tracker::Endpoint peer;
+  std::string address;  // for the per-address cap and logs
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  bool handshaken = false;
+  bool fast = false;
+  bool interested = false;
+  std::optional<uint8_t> ut_metadata;
+  std::shared_ptr<const Torrent> torrent;
+  uint32_t pieces = 0;
+  std::deque<Block> queue;
+  uint32_t reads = 0;  // in flight on the workers
+  Clock::time_point opened = Clock::now();
+  Clock::time_point last_heard = Clock::now();
+  std::unique_ptr<daemon::FdWatcher> reader;
+  std::unique_ptr<daemon::FdWatcher> writer;
+};
+
+SeedServer::SeedServer(daemon::EventLoop& loop, daemon::WorkerPool& workers, Catalog& catalog,
+                       std::shared_ptr<spdlog::logger> log)
+    : loop_(loop),
+      workers_(workers),
+      catalog_(catalog),
+      log_(std::move(log)),
+      sweep_timer_(loop, [this] { sweep(); }) {
+  // Azureus style (BEP 20): "-ET" + version, then random bytes.
+  std::memcpy(peer_id_.data(), "-ET0001-", 8);
+  randombytes_buf(peer_id_.data() + 8, 12);
+  sweep_timer_.start(std::chrono::seconds(1), true);
+}
+
+SeedServer::~SeedServer() {
+  stop();
+}
+
+Status SeedServer::listen(const sockaddr_storage& addr, unsigned len, const std::string& label) {
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error(label + ": socket: " + std::strerror(errno));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return Error(label + ": " + why);
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  auto l = std::make_unique<Listener>();
+  l->fd = fd;
+  l->port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  Listener* raw = l.get();
+  l->watcher = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                   [this, raw](short) { accept_from(*raw); });
+  listeners_.push_back(std::move(l));
+  return Ok{};
+}
+
+std::vector<uint16_t> SeedServer::ports() const {
+  std::vector<uint16_t> out;
+  for (const auto& l : listeners_)
+    out.push_back(l->port);
+  return out;
+}
+
+void SeedServer::stop() {
+  for (auto& l : listeners_) {
+    l->watcher.reset();
+    ::close(l->fd);
+  }
+  listeners_.clear();
+  std::vector<Conn*> all;
+  for (auto& [id, c] : conns_)
+    all.push_back(c.get());
+  for (Conn* c : all)
+    close(*c, "");
+}
+
+void SeedServer::drop_torrent(const InfoHash& key) {
+  std::vector<Conn*> all;
+  for (auto& [id, c] : conns_) {
+    if (c->torrent && c->torrent->key == key) all.push_back(c.get());
+  }
+  for (Conn* c : all)
+    close(*c, "torrent unpublished");
+}
+
+void SeedServer::accept_from(Listener& l) {
+  for (int n = 0; n < 64; ++n) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd =
+        accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    tracker::Endpoint peer = tracker::endpoint_of(ss);
+    std::string address = peer.to_string();
+    if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
+        per_address_[address] >= options_.max_per_address) {
+      ++counters_.refused;
+      if (per_address_[address] == 0) per_address_.erase(address);
+      ::close(fd);
+      continue;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ++per_address_[address];
+    ++counters_.connections;
+    auto c = std::make_unique<Conn>();
+    c->id = next_id_++;
+    c->fd = fd;
+    c->peer = peer;
+    c->address = std::move(address);
+    Conn* raw = c.get();
+    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                    [this, raw](short) { on_readable(*raw); });
+    conns_.emplace(c->id, std::move(c));
+  }
+}
+
+void SeedServer::on_readable(Conn& c) {
+  char buf[16384];
+  for (int n = 0; n < 16; ++n) {
+    const ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
+    if (r == 0) return close(c, "");
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      return close(c, "");
+    }
+    c.in.append(buf, static_cast<size_t>(r));
+    c.last_heard = Clock::now();
+    if (static_cast<size_t>(r) < sizeof buf) break;
+  }
+  if (!c.handshaken) {
+    if (c.in.size() < wire::kHandshakeSize) return;
+    if (!on_handshake(c)) return;
+  }
+  size_t off = 0;
+  const uint64_t id = c.id;
+  while (true) {
+    const wire::Frame f = wire::parse_message(std::string_view(c.in).substr(off), kMaxMessage);
+    if (f.status == wire::Frame::Status::kNeedMore) break;
+    if (f.status == wire::Frame::Status::kError) return close(c, f.error);
+    if (!handle(c, f.message)) return;  // closed
+    off += f.consumed;
+  }
+  if (conns_.count(id) == 0) return;
+  c.in.erase(0, off);
+  pump(c);
+}
+
+bool SeedServer::on_handshake(Conn& c) {
+  auto h = wire::parse_handshake(c.in);
+  if (!h) {
+    close(c, h.error().message);
+    return false;
+  }
+  const InfoHash ih =
+      InfoHash::from(std::string_view(reinterpret_cast<const char*>(h->info_hash.data()), 20));
+  const Published* p = catalog_.find(ih);
+  if (p == nullptr) {
+    close(c, "handshake for an unknown info-hash " + to_hex(ih.view()));
+    return false;
+  }
+  std::string why;
+  c.torrent = catalog_.open(p->key, why);
+  if (!c.torrent) {
+    close(c, p->name + " is not served: " + why);
+    return false;
+  }
+  c.handshaken = true;
+  c.fast = h->fast();
+  c.pieces = static_cast<uint32_t>(c.torrent->meta.piece_count());
+  c.in.erase(0, wire::kHandshakeSize);
+
+  std::string out;
+  // Answer with the hash the peer used: a hybrid is one swarm under two hashes (BEP 52).
+  wire::put_handshake(out, ih.view(),
+                      std::string_view(reinterpret_cast<const char*>(peer_id_.data()), 20),
+                      c.torrent->meta.has_v2());
+  if (h->extension_protocol()) {
+    wire::OurExtensionHandshake e;
+    e.client = "Evertorrent " EVERT_VERSION;
+    e.reqq = static_cast<uint32_t>(options_.request_queue);
+    e.metadata_size = c.torrent->meta.info_bytes.size();
+    e.yourip.assign(reinterpret_cast<const char*>(c.peer.ip.data()),
+                    c.peer.family == tracker::Family::kV4 ? 4 : 16);
+    wire::put_extended(out, 0, wire::extension_handshake_payload(e));
+  }
+  if (c.fast) {
+    wire::put_simple(out, wire::MsgId::kHaveAll);
+  } else {
+    std::string bits((c.pieces + 7) / 8, '\xff');
+    if (c.pieces % 8 != 0) {
+      bits.back() = static_cast<char>(0xFF << (8 - c.pieces % 8));
+    }
+    wire::put_bitfield(out, bits);
+  }
+  send(c, std::move(out));
+  return conns_.count(c.id) != 0;
+}
+
+bool SeedServer::handle(Conn& c, const wire::Message& m) {
+  if (m.keep_alive) return true;
+  switch (m.id) {
+    case wire::MsgId::kInterested:
+      if (!c.interested) {
+        c.interested = true;
+        std::string out;
+        wire::put_simple(out, wire::MsgId::kUnchoke);
+        send(c, std::move(out));
+      }
+      return conns_.count(c.id) != 0;
+    case wire::MsgId::kNotInterested:
+      c.interested = false;
+      return true;
+    case wire::MsgId::kRequest:
+      return on_request(c, m);
+    case wire::MsgId::kCancel: {
+      const Block b{m.index, m.begin, m.length};
+      auto it = std::find(c.queue.begin(), c.queue.end(), b);
+      if (it != c.queue.end()) c.queue.erase(it);
+      return true;
+    }
+    case wire::MsgId::kExtended:
+      return on_extended(c, m);
+    case wire::MsgId::kHashRequest: {
+      // v2 piece-layer hashes: not served yet; refused so the peer asks elsewhere.
+      std::string out;
+      wire::put_hash_message(out, wire::MsgId::kHashReject, m.hash, {});
+      send(c, std::move(out));
+      return conns_.count(c.id) != 0;
+    }
+    case wire::MsgId::kPiece:
+      close(c, "sent a piece to a seed");
+      return false;
+    default:
+      return true;  // have, bitfield, have all/none, port, suggest, allowed fast: nothing to do
+  }
+}
+
+bool SeedServer::on_request(Conn& c, const wire::Message& m) {
+  const Metainfo& meta = c.torrent->meta;
+  const uint64_t piece_len = meta.piece_length;
+  const uint64_t stream = meta.has_v1() ? meta.stream_size : meta.total_size;
+  bool ok =
+      m.index < c.pieces && m.length > 0 && m.length <= static_cast<uint32_t>(options_.max_block);
+  if (ok) {
+    const uint64_t start = uint64_t{m.index} * piece_len;
+    const uint64_t size = std::min<uint64_t>(piece_len, stream - start);
+    ok = uint64_t{m.begin} + m.length <= size;
+  }
+  if (!ok && !c.fast) {
+    close(c, "bad request: piece " + std::to_string(m.index) + " offset " +
+                 std::to_string(m.begin) + " length " + std::to_string(m.length));
+    return false;
+  }
+  if (!ok || !c.interested || c.queue.size() >= static_cast<size_t>(options_.request_queue)) {
+    std::string out;
+    wire::put_block_message(out, wire::MsgId::kReject, m.index, m.begin, m.length);
+    send(c, std::move(out));
+    return conns_.count(c.id) != 0;
+  }
+  c.queue.push_back({m.index, m.begin, m.length});
+  return true;
+}
+
+bool SeedServer::on_extended(Conn& c, const wire::Message& m) {
+  if (m.extended_id == 0) {
+    auto h = wire::parse_extension_handshake(m.payload);
+    if (!h) {
+      close(c, h.error().message);
+      return false;
+    }
+    c.ut_metadata = h->ut_metadata;
+    return true;
+  }
+  if (m.extended_id != wire::kUtMetadataId) return true;  // an extension we did not offer
+  auto md = wire::parse_metadata_message(m.payload);
+  if (!md) {
+    close(c, md.error().message);
+    return false;
+  }
+  if (md->type != wire::MetadataMessage::Type::kRequest || !c.ut_metadata) return true;
+  const std::string& info = c.torrent->meta.info_bytes;
+  const uint64_t at = uint64_t{md->piece} * wire::kMetadataPieceSize;
+  std::string out;
+  if (at >= info.size()) {
+    wire::put_extended(
+        out, *c.ut_metadata,
+        wire::metadata_message_payload(wire::MetadataMessage::Type::kReject, md->piece));
+  } else {
+    ++counters_.metadata_pieces;
+    wire::put_extended(out, *c.ut_metadata,
+                       wire::metadata_message_payload(
+                           wire::MetadataMessage::Type::kData, md->piece, info.size(),
+                           std::string_view(info).substr(at, wire::kMetadataPieceSize)));
+  }
+  send(c, std::move(out));
+  return conns_.count(c.id) != 0;
+}
+
+// Starts disk reads for queued requests while the peer's send buffer has room.
+void SeedServer::pump(Conn& c) {
+  while (!c.queue.empty() && c.reads < static_cast<uint32_t>(options_.reads_in_flight) &&
+         c.out.size() - c.out_off < static_cast<size_t>(options_.send_buffer)) {
+    const Block b = c.queue.front();
+    c.queue.pop_front();
+    ++c.reads;
+    const uint64_t offset = uint64_t{b.index} * c.torrent->meta.piece_length + b.begin;
+    workers_.submit([this, id = c.id, t = c.torrent, b, offset] {
+      std::string msg;
+      wire::put_piece_head(msg, b.index, b.begin, b.length);
+      const size_t head = msg.size();
+      msg.resize(head + b.length);
+      Status s = t->read(offset, msg.data() + head, b.length);
+      loop_.post([this, id, b, s = std::move(s), msg = std::move(msg)]() mutable {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;
+        Conn& conn = *it->second;
+        --conn.reads;
+        if (!s) {
+          log_->error("{}: {}", conn.torrent->meta.name, s.error().message);
+          return close(conn, "");
+        }
+        ++counters_.blocks;
+        counters_.bytes += b.length;
+        catalog_.count_upload(conn.torrent->key, b.length);
+        send(conn, std::move(msg));
+        if (conns_.count(id) != 0) pump(conn);
+      });
+    });
+  }
+}
+
+void SeedServer::send(Conn& c, std::string bytes) {
+  if (c.out_off == c.out.size()) {
+    c.out = std::move(bytes);
+    c.out_off = 0;
+  } else {
+    if (c.out_off > (1u << 16)) {
+      c.out.erase(0, c.out_off);
+      c.out_off = 0;
+    }
+    c.out += bytes;
+  }
+  flush(c);
+}
+
+bool SeedServer::flush(Conn& c) {
+  while (c.out_off < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!c.writer) {
+          Conn* raw = &c;
+          c.writer = std::make_unique<daemon::FdWatcher>(loop_, c.fd, daemon::FdWatcher::kWrite,
+                                                         [this, raw](short) {
+                                                           if (flush(*raw)) pump(*raw);
+                                                         });
+        }
+        return true;
+      }
+      close(c, "");
+      return false;
+    }
+    c.out_off += static_cast<size_t>(n);
+  }
+  c.out.clear();
+  c.out_off = 0;
+  if (c.writer) {
+    c.writer->stop();
+    c.writer.reset();
+  }
+  return true;
+}
+
+void SeedServer::close(Conn& c, const std::string& why) {
+  if (!why.empty()) {
+    ++counters_.dropped;
+    log_->info("peer {} dropped: {}", c.address, why);
+  }
+  if (c.reader) c.reader->stop();
+  if (c.writer) c.writer->stop();
+  ::close(c.fd);
+  if (auto it = per_address_.find(c.address); it != per_address_.end() && --it->second <= 0) {
+    per_address_.erase(it);
+  }
+  // Destroyed at the next sweep: this may run inside the connection's own watcher callback.
+  auto it = conns_.find(c.id);
+  graveyard_.push_back(std::move(it->second));
+  conns_.erase(it);
+}
+
+void SeedServer::sweep() {
+  graveyard_.clear();
+  const auto now = Clock::now();
+  std::vector<Conn*> late;
+  for (auto& [id, c] : conns_) {
+    if (!c->handshaken && now - c->opened > std::chrono::seconds(options_.handshake_timeout)) {
+      late.push_back(c.get());
+    } else if (now - c->last_heard > std::chrono::seconds(options_.idle_timeout)) {
+      late.push_back(c.get());
+    }
+  }
+  for (Conn* c : late)
+    close(*c, c->handshaken ? "idle" : "no handshake in time");
+}
+
+}  // namespace evert::everseed
