@@ -307,5 +307,30 @@ TEST(Swarm, ARecordIsFourteenBytesPerIpv4Peer) {
   EXPECT_LE(t.peer_bytes(), 10'000u * 14 * 9 / 8);  // growth by an eighth at most
 }
 
+TEST(Swarm, TheLocalSeedIsCountedAndListedFirstForLeechersOnly) {
+  SwarmTable t(SwarmOptions{});  // whitelist mode, nothing listed
+  t.set_local_seed(v4(200, 6881), v6(200, 6881));
+  AnnounceReply r;
+  EXPECT_EQ(t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNotAllowed);
+  t.add_seeded(ih(1));  // published: tracked in any mode, no announce needed
+  SwarmCounts c;
+  ASSERT_TRUE(t.scrape(ih(1), c));
+  EXPECT_EQ(c.complete, 1u);
+  ASSERT_EQ(t.announce(req(ih(1), 1, v4(1, 1), 5), 1000, r), Refusal::kNone);
+  EXPECT_EQ(r.counts.complete, 1u);
+  EXPECT_EQ(r.counts.incomplete, 1u);
+  ASSERT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(r.peers4[0].ip()[3], 200);
+  EXPECT_TRUE(r.peers6.empty());  // an IPv4-only asker gets no IPv6 list
+  EXPECT_EQ(r.peers4[0].id(), nullptr);
+  // A seed gets leechers only: not the local seed.
+  t.announce(req(ih(1), 2, v4(2, 2), 0), 1000, r);
+  ASSERT_EQ(r.peers4.size(), 1u);
+  EXPECT_EQ(r.peers4[0].ip()[3], 1);
+  EXPECT_EQ(r.counts.complete, 2u);
+  t.remove_seeded(ih(1));
+  EXPECT_EQ(t.announce(req(ih(3), 1, v4(1, 1), 5), 1000, r), Refusal::kNotAllowed);
+}
+
 }  // namespace
 }  // namespace evert::tracker
