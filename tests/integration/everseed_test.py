@@ -159,7 +159,7 @@ everseed:
         # libtorrent finds the everseed through the tracker and downloads every byte.
         self.download("leech", torrent, digest)
         # From the magnet link alone: the metadata comes from the everseed (BEP 9).
-        self.download("magnet", t and j["torrent"]["magnet"], digest)
+        self.download("magnet", t["magnet"], digest)
         st = self.api("GET", "/v1/torrent?info_hash=" + t["info_hash"])
         self.assertGreaterEqual(st["uploaded"], 2 * (5 << 20))
 

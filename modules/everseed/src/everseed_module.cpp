@@ -140,10 +140,6 @@ struct EverseedModule::Impl {
       if (!tracker::parse_listen(list[i], ss, len, why)) continue;
       tracker::Endpoint e = tracker::endpoint_of(ss);
       if (e.ip == tracker::Endpoint{}.ip) continue;  // a wildcard is no address to give out
-      if (e.family == tracker::Family::kV6 &&
-          std::all_of(e.ip.begin(), e.ip.end(), [](uint8_t b) { return b == 0; })) {
-        continue;
-      }
       if (e.port == 0 && cfg.public_address.empty() && i < ports.size()) e.port = ports[i];
       (e.family == tracker::Family::kV4 ? v4 : v6) = e;
     }
@@ -184,6 +180,10 @@ struct EverseedModule::Impl {
       return ApiResponse::error(400, "bad_request", "data: must be an absolute path");
     }
     ctx->log->info("publish of {} requested by uid {} pid {}", meta->name, r.peer.uid, r.peer.pid);
+    // Finished jobs are kept for their publishers to read, the last 1,000 of them.
+    for (auto it = jobs.begin(); jobs.size() >= 1000 && it != jobs.end();) {
+      it = it->second->state == "verifying" ? std::next(it) : jobs.erase(it);
+    }
     auto job = std::make_shared<Job>();
     job->id = next_job++;
     job->total = meta->total_size;

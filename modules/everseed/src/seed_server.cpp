@@ -76,26 +76,13 @@ SeedServer::~SeedServer() {
 }
 
 Status SeedServer::listen(const sockaddr_storage& addr, unsigned len, const std::string& label) {
-  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error(label + ": socket: " + std::strerror(errno));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return Error(label + ": " + why);
-  }
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  auto fd = tracker::listen_tcp(addr, len, label);
+  if (!fd) return fd.error();
   auto l = std::make_unique<Listener>();
-  l->fd = fd;
-  l->port =
-      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
-                                        : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  l->fd = *fd;
+  l->port = tracker::local_port(*fd);
   Listener* raw = l.get();
-  l->watcher = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+  l->watcher = std::make_unique<daemon::FdWatcher>(loop_, *fd, daemon::FdWatcher::kRead,
                                                    [this, raw](short) { accept_from(*raw); });
   listeners_.push_back(std::move(l));
   return Ok{};

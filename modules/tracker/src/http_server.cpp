@@ -101,27 +101,15 @@ HttpServer::~HttpServer() {
 }
 
 Status HttpServer::listen(const sockaddr_storage& addr, unsigned len, const std::string& label) {
-  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error(label + ": socket: " + std::strerror(errno));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return Error(label + ": cannot listen: " + std::strerror(e));
-  }
-  return adopt(fd);
+  auto fd = listen_tcp(addr, len, label);
+  if (!fd) return fd.error();
+  return adopt(*fd);
 }
 
 Status HttpServer::adopt(int fd) {
   auto l = std::make_unique<Listener>();
   l->fd = fd;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    l->port = endpoint_of(ss).port;
-  }
+  l->port = local_port(fd);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   Listener* raw = l.get();
   l->watcher = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,

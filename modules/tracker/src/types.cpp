@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -174,6 +176,26 @@ bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len,
     return false;
   }
   return true;
+}
+
+Result<int> listen_tcp(const sockaddr_storage& addr, unsigned len, const std::string& label) {
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error(label + ": socket: " + std::strerror(errno));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || ::listen(fd, 1024) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Error(label + ": cannot listen: " + std::strerror(e));
+  }
+  return fd;
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? endpoint_of(ss).port : 0;
 }
 
 }  // namespace evert::tracker

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "evert/result.h"
+
 namespace evert::tracker {
 
 // A 20-byte identity: an info-hash (v1, or a v2 hash truncated to 20 bytes as BEP 52 says
@@ -68,5 +70,11 @@ std::string describe_client(const PeerId& id);
 
 // "1.2.3.4:6969" or "[::1]:6969" into a sockaddr; false with `why` when malformed.
 bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why);
+
+// A non-blocking TCP socket bound to `addr` and listening (IPv6 sockets IPv6-only), or an
+// error starting with `label`. The caller owns the fd.
+Result<int> listen_tcp(const sockaddr_storage& addr, unsigned len, const std::string& label);
+// The local port of a bound socket (0 when it cannot be read).
+uint16_t local_port(int fd);
 
 }  // namespace evert::tracker
