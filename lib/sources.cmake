@@ -11,4 +11,5 @@ set(EVERT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/peer_wire.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/units.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/control_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/tracker_client.cpp
 )

@@ -227,18 +227,21 @@ class Decoder {
       if (!count_element(key_at)) return false;
       std::string_view key;
       if (!parse_string(key)) return false;
-      if (!first) {
-        // Bytewise comparison: std::string_view compares with char_traits<char>, which
-        // compares as unsigned char (memcmp semantics).
-        const int cmp = key.compare(previous);
-        if (cmp == 0) return fail("duplicate dictionary key", key_at);
-        if (cmp < 0) return fail("dictionary keys not sorted", key_at);
+      // Bytewise comparison: std::string_view compares with char_traits<char>, which
+      // compares as unsigned char (memcmp semantics).
+      const int cmp = first ? 1 : key.compare(previous);
+      if (cmp <= 0 && limits_.sorted_keys) {
+        return fail(cmp == 0 ? "duplicate dictionary key" : "dictionary keys not sorted", key_at);
       }
       first = false;
-      previous = key;
+      if (cmp > 0) previous = key;  // the largest key so far
       Value v;
       if (!parse(v, depth)) return false;
-      items.append_sorted(std::string(key), std::move(v));
+      if (cmp > 0) {
+        items.append_sorted(std::string(key), std::move(v));
+      } else {
+        items[key] = std::move(v);
+      }
     }
     ++pos_;
     out = Value(std::move(items));

@@ -70,6 +70,24 @@ INSTANTIATE_TEST_SUITE_P(
                       Rejection{"i1ei2e", 3, "trailing bytes"}, Rejection{"", 0, "truncated"},
                       Rejection{"x", 0, "unexpected byte"}, Rejection{"e", 0, "unexpected byte"}));
 
+TEST(Bencode, UnsortedKeysWhenAllowed) {
+  DecodeLimits lenient;
+  lenient.sorted_keys = false;
+  // Out of order, repeated (the last wins), and a key between two earlier ones.
+  auto v = decode("d4:spam4:eggs3:cow3:moo4:spami1e3:dogi2ee", lenient);
+  ASSERT_TRUE(v.ok()) << v.error().describe();
+  ASSERT_TRUE(v->is_dict());
+  EXPECT_EQ(v->as_dict().size(), 3u);
+  EXPECT_EQ(v->find("spam")->as_int(), 1);
+  EXPECT_EQ(v->find("cow")->as_string(), "moo");
+  EXPECT_EQ(v->find("dog")->as_int(), 2);
+  // Still sorted inside, so it encodes canonically.
+  EXPECT_EQ(encode(*v), "d3:cow3:moo3:dogi2e4:spami1ee");
+  // The other rules still hold.
+  EXPECT_FALSE(decode("d3:cowi03ee", lenient).ok());
+  EXPECT_FALSE(decode("d4:spam4:eggs3:cow3:mooe").ok());
+}
+
 TEST(Bencode, Int64Extremes) {
   EXPECT_EQ(must_decode("i9223372036854775807e").as_int(), INT64_MAX);
   EXPECT_EQ(must_decode("i-9223372036854775808e").as_int(), INT64_MIN);

@@ -123,6 +123,9 @@ inline bool Dict::empty() const {
 struct DecodeLimits {
   int max_depth = 64;               // nesting of lists and dictionaries
   size_t max_elements = 2'000'000;  // values (and keys) in the whole document
+  // false: dictionary keys may come in any order and repeat (the last one wins), as some
+  // trackers write them. Never for metainfo, whose info-hash depends on the exact bytes.
+  bool sorted_keys = true;
 };
 
 // Decodes exactly one value that spans all of `input` (trailing bytes are an error).
