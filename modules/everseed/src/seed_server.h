@@ -50,6 +50,8 @@ class SeedServer {
 
   Status listen(const sockaddr_storage& addr, unsigned len, const std::string& label);
   [[nodiscard]] std::vector<uint16_t> ports() const;
+  // The peer id the seed gives in its handshakes (and the announcer to trackers).
+  [[nodiscard]] const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
   void set_options(const EverseedSection& o) { options_ = o; }
   void stop();
   // Drops every connection to a torrent (unpublished).

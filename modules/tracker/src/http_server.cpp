@@ -125,6 +125,13 @@ std::vector<uint16_t> HttpServer::ports() const {
   return out;
 }
 
+std::vector<Endpoint> HttpServer::addresses() const {
+  std::vector<Endpoint> out;
+  for (const auto& l : listeners_)
+    out.push_back(local_endpoint(l->fd));
+  return out;
+}
+
 void HttpServer::stop() {
   for (auto& l : listeners_) {
     l->watcher.reset();

@@ -55,6 +55,8 @@ class HttpServer {
   Status adopt(int fd);
   // The port of the first listener (tests bind port 0).
   [[nodiscard]] std::vector<uint16_t> ports() const;
+  // The address and port each socket is bound to (getsockname).
+  [[nodiscard]] std::vector<Endpoint> addresses() const;
   void set_options(const Options& o) { options_ = o; }
   // Stops accepting and closes every connection.
   void stop();

@@ -589,6 +589,19 @@ SwarmTable* TrackerModule::swarms() {
   return impl_->swarms.get();
 }
 
+std::vector<TrackerModule::Listener> TrackerModule::listeners() const {
+  std::vector<Listener> out;
+  if (impl_->http) {
+    for (const Endpoint& e : impl_->http->addresses())
+      out.push_back({false, e});
+  }
+  if (impl_->udp) {
+    for (const Endpoint& e : impl_->udp->addresses())
+      out.push_back({true, e});
+  }
+  return out;
+}
+
 daemon::ModuleInfo TrackerModule::info() {
   return {"tracker", "HTTP and UDP BitTorrent tracker (BEP 3, 15, 23, 7, 48)",
           [] { return std::make_unique<TrackerModule>(); }, print_tracker_defaults,

@@ -193,9 +193,14 @@ Result<int> listen_tcp(const sockaddr_storage& addr, unsigned len, const std::st
 }
 
 uint16_t local_port(int fd) {
+  return local_endpoint(fd).port;
+}
+
+Endpoint local_endpoint(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  return getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? endpoint_of(ss).port : 0;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? endpoint_of(ss)
+                                                                      : Endpoint{};
 }
 
 }  // namespace evert::tracker

@@ -68,6 +68,13 @@ std::vector<uint16_t> UdpServer::ports() const {
   return out;
 }
 
+std::vector<Endpoint> UdpServer::addresses() const {
+  std::vector<Endpoint> out;
+  for (const auto& s : sockets_)
+    out.push_back(local_endpoint(s->fd));
+  return out;
+}
+
 void UdpServer::stop() {
   for (auto& s : sockets_) {
     s->watcher.reset();

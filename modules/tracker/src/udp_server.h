@@ -27,6 +27,8 @@ class UdpServer {
 
   Status listen(const sockaddr_storage& addr, unsigned len, const std::string& label);
   [[nodiscard]] std::vector<uint16_t> ports() const;
+  // The address and port each socket is bound to (getsockname).
+  [[nodiscard]] std::vector<Endpoint> addresses() const;
   void stop();
   [[nodiscard]] uint64_t datagrams() const { return datagrams_; }
 

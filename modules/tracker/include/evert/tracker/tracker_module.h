@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "evert/daemon/module.h"
+#include "evert/tracker/types.h"
 
 namespace evert::tracker {
 
@@ -24,6 +25,13 @@ class TrackerModule : public daemon::Module {
 
   // The swarms, for the modules that publish torrents (allow/disallow). Null before start.
   SwarmTable* swarms();
+  // Where the tracker listens, as its sockets are bound (a wildcard address: every address of
+  // its family), so the everseed can tell this tracker's URLs from other trackers'.
+  struct Listener {
+    bool udp = false;
+    Endpoint address;
+  };
+  [[nodiscard]] std::vector<Listener> listeners() const;
 
   // The registry entry (builtin_modules.cpp).
   static daemon::ModuleInfo info();

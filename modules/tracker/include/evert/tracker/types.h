@@ -76,5 +76,7 @@ bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len,
 Result<int> listen_tcp(const sockaddr_storage& addr, unsigned len, const std::string& label);
 // The local port of a bound socket (0 when it cannot be read).
 uint16_t local_port(int fd);
+// The local address and port of a bound socket (all zeros when it cannot be read).
+Endpoint local_endpoint(int fd);
 
 }  // namespace evert::tracker
