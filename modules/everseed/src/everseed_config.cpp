@@ -1,6 +1,7 @@
 #include "everseed_config.h"
 
 #include "evert/tracker/types.h"
+#include "evert/tracker_client.h"
 
 namespace evert::everseed {
 namespace {
@@ -12,10 +13,16 @@ std::string check_listen(const std::string& s) {
   return tracker::parse_listen(s, ss, len, why) ? "" : why;
 }
 
+std::string check_tracker_url(const std::string& s) {
+  auto u = tracker_client::parse_tracker_url(s);
+  return u ? "" : u.error().message;
+}
+
 }  // namespace
 
 const daemon::FieldTable<EverseedSection>& everseed_table() {
   using S = EverseedSection;
+  using daemon::bool_field;
   using daemon::int_field;
   using daemon::string_list_field;
   static const daemon::FieldTable<S> t = {
@@ -41,6 +48,20 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
                    "Disk reads running at once for one peer"),
       int_field<S>("send_buffer", &S::send_buffer, 64 * 1024, 64 << 20, true,
                    "Bytes queued for one peer before more of its requests are read"),
+      bool_field<S>("announce", &S::announce, true,
+                    "Announce published torrents as a seed to the other trackers they name"),
+      int_field<S>("announce_concurrency", &S::announce_concurrency, 1, 1000, true,
+                   "Announces to other trackers in flight at once"),
+      int_field<S>("announce_min_interval", &S::announce_min_interval, 10, 86400, true,
+                   "Seconds between announces to one tracker at least, whatever it asks"),
+      int_field<S>("announce_max_interval", &S::announce_max_interval, 60, 86400, true,
+                   "Seconds between announces to one tracker at most, and the longest retry wait"),
+      int_field<S>("announce_retry", &S::announce_retry, 1, 3600, true,
+                   "Seconds before a failed announce is retried, doubled per failure in a row"),
+      string_list_field<S>("own_trackers", &S::own_trackers, true,
+                           "Tracker URLs that reach this daemon's tracker under another name "
+                           "(NAT, proxy): never announced to",
+                           check_tracker_url),
   };
   return t;
 }

@@ -21,6 +21,13 @@ struct EverseedSection {
   int idle_timeout = 120;      // seconds without a message from the peer
   int reads_in_flight = 8;     // disk reads per peer at once
   int send_buffer = 1 << 20;   // bytes queued to a peer before reading more for it
+  // Announcing to the other trackers of a torrent's announce list (announcer.h).
+  bool announce = true;
+  int announce_concurrency = 16;          // announces in flight at once
+  int announce_min_interval = 300;        // seconds: the shortest interval honoured
+  int announce_max_interval = 3600;       // seconds: the longest, and the cap of the backoff
+  int announce_retry = 60;                // seconds to the first retry; doubled per failure
+  std::vector<std::string> own_trackers;  // URLs that reach this daemon's tracker
 };
 
 const daemon::FieldTable<EverseedSection>& everseed_table();

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "announcer_wiring.h"
 #include "catalog.h"
 #include "everseed_config.h"
 #include "evert/hash.h"
@@ -109,6 +110,7 @@ struct EverseedModule::Impl {
   EverseedSection pending;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<SeedServer> server;
+  std::unique_ptr<Announcer> announcer;   // null when everseed.announce is off
   tracker::SwarmTable* swarms = nullptr;  // this daemon's tracker, when it runs one
   std::map<uint64_t, std::shared_ptr<Job>> jobs;
   uint64_t next_job = 1;
@@ -153,6 +155,7 @@ struct EverseedModule::Impl {
               {"uploaded", p.uploaded}, {"state", p.problem.empty() ? "seeding" : "stopped"}};
     if (p.alt) j["info_hash_v2_truncated"] = to_hex(p.alt->view());
     if (!p.problem.empty()) j["problem"] = p.problem;
+    j["trackers"] = announcer ? announcer->describe(p.key) : json::array();
     if (swarms != nullptr) {
       tracker::SwarmCounts c;
       swarms->scrape(p.key, c);
@@ -206,6 +209,7 @@ struct EverseedModule::Impl {
           return;
         }
         tell_tracker(**p, true);
+        if (announcer) announcer->add((*p)->key, m->trackers);
         job->state = "done";
         job->result = describe(**p);
         job->result["already_published"] = !added;
@@ -270,6 +274,9 @@ Status EverseedModule::configure(const YAML::Node& section) {
     return st;
   }
   if (s.listen.empty()) return Error("everseed.listen is empty: peers could not connect");
+  if (s.announce_min_interval > s.announce_max_interval) {
+    return Error("everseed.announce_min_interval must not exceed everseed.announce_max_interval");
+  }
   impl_->pending = s;
   return Ok{};
 }
@@ -298,6 +305,7 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
   for (const Published* p : m.catalog->list())
     m.tell_tracker(*p, true);
   ctx.log->info("seeding {} published torrents", m.catalog->size());
+  m.announcer = start_announcer(ctx, m.cfg, *m.server, *m.catalog);
   m.counter_timer =
       std::make_unique<daemon::Timer>(ctx.loop, [&m] { m.catalog->flush_counters(); });
   m.counter_timer->start(std::chrono::seconds(5), true);
@@ -315,10 +323,11 @@ std::vector<std::string> EverseedModule::reload() {
   for (const auto& f : everseed_table()) {
     if (!f.reloadable && f.show(m.cfg) != f.show(m.pending)) restart.push_back("everseed." + f.key);
   }
-  const auto listen = m.cfg.listen;
+  const EverseedSection before = m.cfg;
   m.cfg = m.pending;
-  m.cfg.listen = listen;
+  m.cfg.listen = before.listen;
   if (m.server) m.server->set_options(m.cfg);
+  if (m.server) reload_announcer(m.announcer, *m.ctx, before, m.cfg, *m.server, *m.catalog);
   m.set_local_seed();
   return restart;
 }
@@ -327,6 +336,7 @@ void EverseedModule::stop() {
   Impl& m = *impl_;
   for (auto& [id, j] : m.jobs)
     j->cancel = true;
+  if (m.announcer) m.announcer->stop();
   if (m.server) m.server->stop();
   m.counter_timer.reset();
   if (m.catalog) m.catalog->flush_counters();
@@ -344,6 +354,7 @@ nlohmann::json EverseedModule::status() const {
     j["blocks_sent"] = c.blocks;
     j["peers_dropped"] = c.dropped;
   }
+  if (m.announcer) j["announce"] = m.announcer->status();
   return j;
 }
 
