@@ -114,6 +114,10 @@ TEST(AnnounceSchedule, IntervalsAreClampedAndTheNextAnnounceHasNoEvent) {
   j = s.pop(kT0 + 4800);
   s.succeeded(*j, reply(0), kT0 + 4800);  // none given: the default
   EXPECT_EQ(s.next_due(), kT0 + 4800 + options().default_interval);
+
+  j = s.pop(kT0 + 6600);
+  s.succeeded(*j, reply(1800, 7200), kT0 + 6600);  // the tracker's minimum beats our maximum
+  EXPECT_EQ(s.next_due(), kT0 + 6600 + 7200);
 }
 
 TEST(AnnounceSchedule, FailuresBackOffExponentiallyUpToTheMaximum) {

@@ -219,9 +219,11 @@ void AnnounceSchedule::succeeded(const AnnounceJob& job, const tracker_client::A
   s->last = to_u32(now);
   s->seeders = r.seeders.value_or(kUnknown);
   s->leechers = r.leechers.value_or(kUnknown);
-  uint32_t interval = r.interval != 0 ? r.interval : options_.default_interval;
-  interval = std::max(interval, r.min_interval);
-  s->interval = std::clamp(interval, options_.min_interval, options_.max_interval);
+  // The tracker's interval within our bounds, but never below its own "min interval": a
+  // tracker may refuse announces that come sooner (capped at a day against nonsense).
+  const uint32_t asked = r.interval != 0 ? r.interval : options_.default_interval;
+  s->interval = std::max(std::clamp(asked, options_.min_interval, options_.max_interval),
+                         std::min<uint32_t>(r.min_interval, 86400));
   set_message(*s, r.warning, true);
   // BEP 12: a tracker that answers moves to the front of its tier.
   Entry& e = entries_[job.entry];

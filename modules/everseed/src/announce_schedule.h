@@ -8,11 +8,11 @@
 // one fails the next is tried at once, when the whole tier failed the first is retried after a
 // backoff, and a tracker that answers moves to the front of its tier.
 //
-// Timing: after an answer, the tracker's interval (at least its min interval) clamped to
-// [min_interval, max_interval]; after a failure, retry_min * 2^(failures-1) capped at
-// max_interval. A tracker that failed kBreakerFailures times in a row at the network level
-// (no answer at all) is not contacted again before its own backoff passes: the announces due in
-// that time fail at once with its last error, so a dead tracker named by a million torrents
+// Timing: after an answer, the tracker's interval clamped to [min_interval, max_interval], but
+// never shorter than the tracker's own "min interval"; after a failure, retry_min * 2^(failures-1)
+// capped at max_interval. A tracker that failed kBreakerFailures times in a row at the network
+// level (no answer at all) is not contacted again before its own backoff passes: the announces due
+// in that time fail at once with its last error, so a dead tracker named by a million torrents
 // costs a few probes, not a million timeouts.
 //
 // Memory: a torrent with external trackers costs an index entry, a 20-byte key, a vector of
