@@ -395,6 +395,45 @@ tracker:
         self.assertEqual(udp_scrape(udp_port, bytes.fromhex(ih)), (0, 0))
         self.assertIsNone(second.poll())
 
+    def test_reload_turns_announcing_off_and_on(self):
+        second, udp_port = self.start_second_tracker()
+        udp_url = f"udp://{ADDR}:{udp_port}"
+        torrent, path, _ = self.make(256 << 10, tiers=[[udp_url]])
+        ih = json.loads(subprocess.run([EVERTCTL, "inspect", "--json", torrent], check=True,
+                                       capture_output=True, text=True,
+                                       timeout=30).stdout)["info_hash_v1"]
+        self.assertEqual(self.publish(torrent, path)["state"], "done")
+        self.wait_trackers(ih, lambda t: t[udp_url]["state"] == "working", "not announced")
+        cfg = os.path.join(self.root, "evertd.yaml")
+        with open(cfg) as f:
+            original = f.read()
+
+        def reload(text):
+            with open(cfg, "w") as f:
+                f.write(text)
+            subprocess.run([EVERTCTL, "reload", "--socket", self.sock], check=True,
+                           capture_output=True, timeout=30)
+
+        # Off: the trackers hear event=stopped and nothing is shown any more.
+        reload(original + "  announce: false\n")
+        self.assertEqual(self.trackers_of(ih), {})
+        st = {m["name"]: m["status"] for m in self.api("GET", "/v1/status")["modules"]}
+        self.assertNotIn("announce", st["everseed"])
+        deadline = time.time() + 10
+        while udp_scrape(udp_port, bytes.fromhex(ih))[0] != 0 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(udp_scrape(udp_port, bytes.fromhex(ih)), (0, 0))
+        # On again: announced again from the store's announce lists.
+        reload(original)
+        self.wait_trackers(ih, lambda t: t.get(udp_url, {}).get("state") == "working",
+                           "not announced again")
+        self.assertEqual(udp_scrape(udp_port, bytes.fromhex(ih)), (1, 0))
+        # this daemon's URL named in own_trackers: no longer announced to.
+        reload(original + f"  own_trackers: [\"{udp_url}\"]\n")
+        self.assertEqual(self.trackers_of(ih), {})
+        self.assertIsNone(self.proc.poll())
+        self.assertIsNone(second.poll())
+
     def test_a_tracker_that_is_down_backs_off_and_recovers(self):
         down_port = free_port()
         down_url = f"http://{ADDR}:{down_port}/announce"

@@ -2,7 +2,8 @@
 // torrent over the peer wire protocol, the catalog of published torrents in the store, and
 // the control-API routes that publish (POST /v1/publish), list (GET /v1/torrents) and follow
 // publishing jobs (GET /v1/job). It tells this daemon's tracker which torrents it seeds and at
-// which address, through the tracker's swarm table (no network round trip).
+// which address, through the tracker's swarm table (no network round trip), and announces
+// itself to the other trackers each torrent names (src/announcer.h).
 #pragma once
 
 #include <memory>
