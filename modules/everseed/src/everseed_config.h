@@ -1,6 +1,7 @@
 // The everseed's section of evertd.yaml: one struct, one field table (STYLE.md §12).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@ struct EverseedSection {
   int idle_timeout = 120;      // seconds without a message from the peer
   int reads_in_flight = 8;     // disk reads per peer at once
   int send_buffer = 1 << 20;   // bytes queued to a peer before reading more for it
+  // Choking (choker.h): regular upload slots per torrent, given round-robin; one optimistic
+  // slot besides unless its interval is 0.
+  int upload_slots = 8;
+  int unchoke_interval = 10;                 // seconds between rotations of the regular slots
+  int optimistic_unchoke_interval = 30;      // seconds; 0: no optimistic slot
+  uint64_t max_upload_rate = 0;              // bytes per second, all torrents; 0: unlimited
+  uint64_t max_upload_rate_per_torrent = 0;  // bytes per second, each torrent; 0: unlimited
+  int check_interval = 10;  // seconds between checks that a served torrent's files are unchanged
 };
 
 const daemon::FieldTable<EverseedSection>& everseed_table();

@@ -191,15 +191,27 @@ struct EverseedModule::Impl {
     auto m = std::make_shared<Metainfo>(std::move(*meta));
     auto raw = std::make_shared<std::string>(std::move(*bytes));
     ctx->workers.submit([this, job, m, raw, data] {
+      // Stamps from before and after the hashing: a file written meanwhile is not recorded as
+      // verified (catalog.h).
+      auto before = stamp_files(*m, data);
       Status s = verify_data(*m, data, job->done, job->cancel);
-      ctx->loop.post([this, job, m, raw, data, s = std::move(s)] {
+      std::vector<FileStamp> stamps;
+      if (s) {
+        auto after = stamp_files(*m, data);
+        if (!before || !after || *before != *after) {
+          s = Error("the data changed while it was verified");
+        } else {
+          stamps = std::move(*after);
+        }
+      }
+      ctx->loop.post([this, job, m, raw, data, s = std::move(s), stamps = std::move(stamps)] {
         if (!s) {
           job->state = "failed";
           job->error = s.error().message;
           return;
         }
         bool added = false;
-        auto p = catalog->add(*raw, *m, data, /*in_place=*/true, wall_seconds(), added);
+        auto p = catalog->add(*raw, *m, data, /*in_place=*/true, wall_seconds(), added, stamps);
         if (!p) {
           job->state = "failed";
           job->error = p.error().message;
@@ -297,6 +309,7 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
   m.set_local_seed();
   for (const Published* p : m.catalog->list())
     m.tell_tracker(*p, true);
+  m.server->check_published();
   ctx.log->info("seeding {} published torrents", m.catalog->size());
   m.counter_timer =
       std::make_unique<daemon::Timer>(ctx.loop, [&m] { m.catalog->flush_counters(); });
@@ -343,12 +356,16 @@ nlohmann::json EverseedModule::status() const {
     j["bytes_sent"] = c.bytes;
     j["blocks_sent"] = c.blocks;
     j["peers_dropped"] = c.dropped;
+    j["peers_unchoked"] = m.server->unchoked();
+    j["peers_waiting_for_bandwidth"] = m.server->waiting_for_bandwidth();
+    j["hash_requests_answered"] = c.hashes;
+    j["hash_requests_rejected"] = c.hashes_rejected;
   }
   return j;
 }
 
 daemon::ModuleInfo EverseedModule::info() {
-  return {"everseed", "Permanent seed of every published torrent (BEP 3, 6, 9, 10)",
+  return {"everseed", "Permanent seed of every published torrent (BEP 3, 6, 9, 10, 52)",
           [] { return std::make_unique<EverseedModule>(); }, print_everseed_defaults,
           /*default_on=*/true};
 }
