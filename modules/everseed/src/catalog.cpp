@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -131,7 +132,7 @@ size_t Catalog::load() {
 
 Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Metainfo& meta,
                                       const std::string& data_path, bool in_place, int64_t now,
-                                      bool& added) {
+                                      bool& added, bool ready) {
   auto p = entry_of(meta, data_path, in_place, now);
   if (!p) return p.error();
   if (auto it = by_key_.find(p->key); it != by_key_.end()) {
@@ -139,6 +140,7 @@ Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Me
     return &it->second;
   }
   added = true;
+  p->ready = ready;
   store_.put("metainfo", key_bytes(p->key), torrent_bytes);
   store_.put("torrents", key_bytes(p->key), index_row(*p));
   if (p->alt) alias_[*p->alt] = p->key;
@@ -156,6 +158,41 @@ bool Catalog::remove(const InfoHash& key) {
   open_.erase(key);
   by_key_.erase(it);
   return true;
+}
+
+void Catalog::set_ready(const InfoHash& key) {
+  if (auto it = by_key_.find(key); it != by_key_.end()) it->second.ready = true;
+}
+
+void Catalog::set_problem(const InfoHash& key, std::string problem) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  it->second.problem = std::move(problem);
+  if (!it->second.problem.empty()) open_.erase(key);
+}
+
+std::vector<const Published*> Catalog::select(const std::string& text, size_t max) const {
+  std::vector<const Published*> out;
+  const bool hex = text.size() >= 4 && text.size() <= 40 &&
+                   text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  std::string lower = text;
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto matches_prefix = [&lower](const InfoHash& h) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (size_t i = 0; i < lower.size(); ++i) {
+      const uint8_t b = static_cast<uint8_t>(h.view()[i / 2]);
+      if (kDigits[i % 2 == 0 ? b >> 4 : b & 15] != lower[i]) return false;
+    }
+    return true;
+  };
+  for (const auto& [k, p] : by_key_) {
+    if (out.size() >= max) break;
+    if (p.name == text || (hex && (matches_prefix(p.key) || (p.alt && matches_prefix(*p.alt))))) {
+      out.push_back(&p);
+    }
+  }
+  return out;
 }
 
 const Published* Catalog::find(const InfoHash& h) const {
@@ -191,6 +228,14 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
     return nullptr;
   }
   Published& p = pit->second;
+  if (!p.ready) {
+    why = "its data is being put in place";
+    return nullptr;
+  }
+  if (!p.problem.empty()) {
+    why = p.problem;
+    return nullptr;
+  }
   auto bytes = torrent_bytes(key);
   if (!bytes) {
     why = "its metainfo is missing from the store";

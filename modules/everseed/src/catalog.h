@@ -34,6 +34,7 @@ struct Published {
   uint64_t uploaded = 0;  // bytes sent to peers, all time
   bool in_place = false;  // seeded from the publisher's path, not the content store
   std::string problem;    // why it is not served (a changed file), empty when it is
+  bool ready = true;      // false while its data is moved into place (publishing)
   bool counter_dirty = false;
 };
 
@@ -58,8 +59,15 @@ class Catalog {
   // existing entry and `added` false.
   Result<const Published*> add(const std::string& torrent_bytes, const Metainfo& meta,
                                const std::string& data_path, bool in_place, int64_t now,
-                               bool& added);
+                               bool& added, bool ready = true);
   bool remove(const InfoHash& key);
+  // Marks a torrent added with its data not yet in place as servable.
+  void set_ready(const InfoHash& key);
+  void set_problem(const InfoHash& key, std::string problem);
+  // The torrents `text` names: a full or a prefix (4+ digits) of a hex info-hash (v1 or
+  // truncated v2), or an exact name. At most `max` are returned.
+  [[nodiscard]] std::vector<const Published*> select(const std::string& text,
+                                                     size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
   [[nodiscard]] std::vector<const Published*> list() const;
