@@ -110,7 +110,7 @@ everseed:
         deadline = time.time() + 60
         while time.time() < deadline:
             j = self.api("GET", f"/v1/job?id={job}")
-            if j["state"] != "verifying":
+            if j["state"] in ("done", "failed", "cancelled"):
                 return j
             time.sleep(0.05)
         self.fail("publish did not finish")
