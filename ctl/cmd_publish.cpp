@@ -313,6 +313,9 @@ int run_publish(CLI::App& cmd, const PublishArgs& a) {
       files = std::move(input->files);
       if (input->single_file) files[0].path.clear();
     }
+    // The control socket first: a clear error when evertd is not running, and it starts a
+    // socket-activated daemon before the descriptor socket is needed.
+    if (!call_daemon(a.common, a.daemon, "GET", "/v1/status", "", code)) return code;
     auto h = open_files(files, name);
     if (!h) return fail(a.common, "input", h.error().message);
     json header = {
