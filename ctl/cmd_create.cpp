@@ -51,15 +51,8 @@ int run_create(CLI::App& cmd, const CreateArgs& a) {
   }
   o.threads = a.threads;
 
-  ScanOptions scan;
-  scan.include_hidden = !a.no_hidden;
-  scan.follow_symlinks = a.follow_symlinks;
-  auto input = scan_path(a.path, scan);
+  auto input = scan_input(a.path, a.no_hidden, a.follow_symlinks, a.common.quiet);
   if (!input) return fail(a.common, "input", input.error().message);
-  if (!a.common.quiet) {
-    for (const auto& w : input->warnings)
-      std::cerr << "evertctl: warning: " << w << '\n';
-  }
 
   const std::string name = o.name.empty() ? input->name : o.name;
   const std::string output = a.output.empty() ? name + ".torrent" : a.output;

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "evert/base64.h"
 #include "evert/control_client.h"
 #include "evert/file_list.h"
 #include "evert/magnet.h"
@@ -38,25 +39,6 @@ std::atomic<bool> g_interrupted{false};
 
 void on_interrupt(int /*sig*/) {
   g_interrupted = true;
-}
-
-std::string to_base64(const std::string& bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);
-  return out;
-}
-
-std::optional<std::string> from_base64(const std::string& text) {
-  std::string out(text.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), "\n\r ", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
 }
 
 json options_json(const CreateOptions& o, bool no_date) {
@@ -300,15 +282,8 @@ int run_publish(CLI::App& cmd, const PublishArgs& a) {
         files.push_back(std::move(in));
       }
     } else {
-      ScanOptions scan;
-      scan.include_hidden = !a.no_hidden;
-      scan.follow_symlinks = a.follow_symlinks;
-      auto input = scan_path(a.path, scan);
+      auto input = scan_input(a.path, a.no_hidden, a.follow_symlinks, a.common.quiet);
       if (!input) return fail(a.common, "input", input.error().message);
-      if (!a.common.quiet) {
-        for (const auto& w : input->warnings)
-          std::cerr << "evertctl: warning: " << w << '\n';
-      }
       name = input->name;
       files = std::move(input->files);
       if (input->single_file) files[0].path.clear();

@@ -53,6 +53,19 @@ std::string torrent_options(CLI::App& cmd, const TorrentArgs& a, CreateOptions& 
   return {};
 }
 
+Result<ScanResult> scan_input(const std::string& path, bool no_hidden, bool follow_symlinks,
+                              bool quiet) {
+  ScanOptions scan;
+  scan.include_hidden = !no_hidden;
+  scan.follow_symlinks = follow_symlinks;
+  auto input = scan_path(path, scan);
+  if (input && !quiet) {
+    for (const auto& w : input->warnings)
+      std::cerr << "evertctl: warning: " << w << '\n';
+  }
+  return input;
+}
+
 std::vector<std::vector<std::string>> tiers_from(CLI::App& cmd) {
   std::vector<std::vector<std::string>> tiers(1);
   size_t next = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "evert/create.h"
+#include "evert/file_list.h"
 #include "evert/result.h"
 
 namespace evert::ctl {
@@ -25,6 +26,10 @@ void add_torrent_options(CLI::App& cmd, TorrentArgs& a);
 
 // Fills `o` from the parsed options; returns why an option is refused, or an empty string.
 std::string torrent_options(CLI::App& cmd, const TorrentArgs& a, CreateOptions& o);
+
+// Lists PATH for a torrent (scan_path), printing what was skipped unless `quiet`.
+Result<ScanResult> scan_input(const std::string& path, bool no_hidden, bool follow_symlinks,
+                              bool quiet);
 
 // Tiers from the command line, in order: -t adds a tracker to the current tier, --tier starts a
 // new one.

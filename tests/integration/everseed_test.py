@@ -60,14 +60,19 @@ everseed:
         self.log = open(os.path.join(self.root, "evertd.log"), "ab")
         self.proc = subprocess.Popen([EVERTD, "--config", cfg], stdout=self.log,
                                      stderr=self.log, stdin=subprocess.DEVNULL)
+        self.wait_up()
+
+    def wait_up(self):
+        """Waits until evertd answers; notes its ports (tracker HTTP and UDP, everseed)."""
         deadline = time.time() + 15
         while True:
             try:
                 st = self.api("GET", "/v1/status")
                 mods = {m["name"]: m["status"] for m in st["modules"]}
                 self.http_port = mods["tracker"]["http_ports"][0]
+                self.udp_port = mods["tracker"]["udp_ports"][0]
                 self.seed_port = mods["everseed"]["ports"][0]
-                break
+                return
             except (OSError, KeyError, ValueError):
                 if self.proc.poll() is not None or time.time() > deadline:
                     raise RuntimeError("evertd did not come up: " + self.read_log())

@@ -172,7 +172,6 @@ class PublishTest(everseed_test.EverseedTest):
             f.write(os.urandom(2 << 20))
         want = tree_digest(keep)
         kept = self.ctl_json("publish", keep)
-        self.udp_port = self.api("GET", "/v1/status")["modules"][0]["status"]["udp_ports"][0]
         big = self.sparse("big.bin", 3 << 30)
         job = self.ctl_json("publish", "--detach", big)["job"]
         deadline = time.time() + 20
@@ -207,21 +206,6 @@ class PublishTest(everseed_test.EverseedTest):
         self.proc = subprocess.Popen([EVERTD, "--config", cfg], stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL)
         self.wait_up()
-
-    def wait_up(self):
-        deadline = time.time() + 15
-        while True:
-            try:
-                st = self.api("GET", "/v1/status")
-                mods = {m["name"]: m["status"] for m in st["modules"]}
-                self.http_port = mods["tracker"]["http_ports"][0]
-                self.udp_port = mods["tracker"]["udp_ports"][0]
-                self.seed_port = mods["everseed"]["ports"][0]
-                return
-            except (OSError, KeyError, ValueError):
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("evertd did not come up: " + self.read_log())
-                time.sleep(0.02)
 
     def test_names_and_prefixes_select_and_ambiguity_is_an_error(self):
         hashes = []

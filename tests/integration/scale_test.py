@@ -2,14 +2,19 @@
 """Every torrent, forever (DESIGN.md): 10,000 small published torrents fit in the documented
 memory budget (2 KiB per torrent of evertd's resident memory, measured after a restart, when
 the torrents are idle), start-up stays fast, and any of them downloads at once."""
+import base64
 import hashlib
 import os
 import random
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
 import everseed_test
+import publish_test
 from everseed_test import HERE, PY
 
 COUNT = int(os.environ.get("EVERT_SCALE_COUNT", "10000"))
@@ -24,7 +29,7 @@ def rss(pid):
     raise RuntimeError("no VmRSS")
 
 
-class ScaleTest(everseed_test.EverseedTest):
+class ScaleTest(publish_test.PublishTest):
     def publish_all(self, paths):
         errors = []
         lock = threading.Lock()
@@ -81,7 +86,7 @@ class ScaleTest(everseed_test.EverseedTest):
         self.proc.terminate()
         self.proc.wait(timeout=30)
         t0 = time.time()
-        self.start_again()
+        self.restart()
         startup = time.time() - t0
         time.sleep(1)  # let start-up work (content store check, tracker restore) settle
         full_rss = rss(self.proc.pid)
@@ -98,14 +103,12 @@ class ScaleTest(everseed_test.EverseedTest):
         t = self.api("GET", "/v1/torrent?id=" + name + "&format=torrent")
         self.assertEqual(t["state"], "seeding")
         torrent = os.path.join(self.root, "pick.torrent")
-        import base64
         with open(torrent, "wb") as f:
             f.write(base64.b64decode(t["torrent"]))
         with open(pick, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
         t0 = time.time()
         out = os.path.join(self.root, "dl")
-        import subprocess
         p = subprocess.Popen([PY, os.path.join(HERE, "lt_peer.py"), "leech", torrent, out],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.children.append(p)
@@ -124,8 +127,6 @@ class ScaleTest(everseed_test.EverseedTest):
     def baseline_rss(self):
         """Resident memory of an evertd with nothing published, same config, measured the same
         way (1 s after start)."""
-        import subprocess
-        import tempfile
         root = tempfile.mkdtemp(prefix="evert-scale-empty-")
         cfg = os.path.join(root, "evertd.yaml")
         with open(os.path.join(self.root, "evertd.yaml")) as f:
@@ -144,31 +145,7 @@ class ScaleTest(everseed_test.EverseedTest):
         finally:
             p.terminate()
             p.wait(timeout=30)
-            import shutil
             shutil.rmtree(root, ignore_errors=True)
-
-    def start_again(self):
-        import subprocess
-        cfg = os.path.join(self.root, "evertd.yaml")
-        with open(cfg) as f:
-            text = f.read()
-        text = text.replace(f'http_listen: ["{everseed_test.ADDR}:0"]',
-                            f'http_listen: ["{everseed_test.ADDR}:{self.http_port}"]')
-        with open(cfg, "w") as f:
-            f.write(text)
-        self.proc = subprocess.Popen([everseed_test.EVERTD, "--config", cfg], stdout=self.log,
-                                     stderr=self.log, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while True:
-            try:
-                st = self.api("GET", "/v1/status")
-                mods = {m["name"]: m["status"] for m in st["modules"]}
-                self.seed_port = mods["everseed"]["ports"][0]
-                return
-            except (OSError, KeyError, ValueError):
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("evertd did not come up: " + self.read_log())
-                time.sleep(0.01)
 
 
 if __name__ == "__main__":

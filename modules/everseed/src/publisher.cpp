@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "evert/base64.h"
 #include "evert/hash.h"
 #include "evert/magnet.h"
 #include "evert/piece_hasher.h"
@@ -22,25 +23,6 @@ constexpr size_t kKeptJobs = 1000;
 
 int64_t wall_seconds() {
   return static_cast<int64_t>(std::time(nullptr));
-}
-
-std::optional<std::string> from_base64(const std::string& text) {
-  std::string out(text.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), "\n\r ", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
-}
-
-std::string to_base64(std::string_view bytes) {
-  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL
-  return out;
 }
 
 std::string key_hex(const Metainfo& m) {
