@@ -392,6 +392,8 @@ bool SeedServer::flush(Conn& c) {
                                                          [this, raw](short) {
                                                            if (flush(*raw)) pump(*raw);
                                                          });
+        } else {
+          c.writer->start();
         }
         return true;
       }
@@ -402,10 +404,9 @@ bool SeedServer::flush(Conn& c) {
   }
   c.out.clear();
   c.out_off = 0;
-  if (c.writer) {
-    c.writer->stop();
-    c.writer.reset();
-  }
+  // Stopped, not destroyed: this may run inside the writer's own callback, whose captures are
+  // still in use after flush() returns.
+  if (c.writer) c.writer->stop();
   return true;
 }
 
