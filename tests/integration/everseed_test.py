@@ -24,6 +24,20 @@ PY = "/usr/bin/python3"
 ADDR = "127.0.0.1"
 
 
+def tree_digest(path):
+    """{relative path: sha256} of every file under path (or {"": sha256} of the file itself)."""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            return {"": hashlib.sha256(f.read()).hexdigest()}
+    out = {}
+    for d, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(d, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
 class UnixHTTP(http.client.HTTPConnection):
     def __init__(self, path):
         super().__init__("localhost", timeout=10)
@@ -133,8 +147,10 @@ everseed:
         with open(path, "rb") as f:
             return torrent, path, hashlib.sha256(f.read()).hexdigest()
 
-    def download(self, mode, what, digest):
-        out = os.path.join(self.root, "dl-" + mode)
+    def fetch(self, what, name, mode):
+        """Downloads with libtorrent (from a .torrent, or a magnet link with mode "magnet")
+        with the everseed as the only seed; returns tree_digest() of what came."""
+        out = os.path.join(self.root, "dl-" + mode + str(time.monotonic_ns()))
         p = subprocess.Popen([PY, os.path.join(HERE, "lt_peer.py"), mode, what, out],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.children.append(p)
@@ -147,8 +163,10 @@ everseed:
         p.stdin.close()
         p.wait(timeout=30)
         self.assertEqual(line, "finished", "libtorrent did not finish: " + self.read_log())
-        with open(os.path.join(out, "payload.bin"), "rb") as f:
-            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
+        return tree_digest(os.path.join(out, name))
+
+    def download(self, mode, what, digest):
+        self.assertEqual(self.fetch(what, "payload.bin", mode), {"": digest})
 
     def test_published_torrent_downloads_from_torrent_and_magnet(self):
         torrent, path, digest = self.make(5 << 20)
