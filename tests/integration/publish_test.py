@@ -5,7 +5,6 @@ downloads in python3-libtorrent from the printed magnet link alone after the ori
 --in-place and --torrent/--data; Ctrl-C and kill -9 leave no trace; selection by name and
 hash prefix; verify; unpublish; bad requests on the descriptor socket; a full disk."""
 import array
-import hashlib
 import json
 import os
 import signal
@@ -15,21 +14,7 @@ import time
 import unittest
 
 import everseed_test
-from everseed_test import EVERTCTL, EVERTD, HERE, PY
-
-
-def tree_digest(path):
-    """{relative path: sha256} of every file under path (or of the file itself)."""
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            return {"": hashlib.sha256(f.read()).hexdigest()}
-    out = {}
-    for d, _, files in os.walk(path):
-        for name in files:
-            full = os.path.join(d, name)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).hexdigest()
-    return out
+from everseed_test import EVERTCTL, EVERTD, tree_digest
 
 
 class PublishTest(everseed_test.EverseedTest):
@@ -47,23 +32,6 @@ class PublishTest(everseed_test.EverseedTest):
     def content(self):
         d = os.path.join(self.root, "state", "content")
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
-
-    def fetch(self, what, name, mode):
-        """Downloads with libtorrent (from a .torrent or a magnet link); returns the digests."""
-        out = os.path.join(self.root, "dl-" + mode + str(time.monotonic_ns()))
-        p = subprocess.Popen([PY, os.path.join(HERE, "lt_peer.py"), mode, what, out],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.children.append(p)
-        line = ""
-        deadline = time.time() + 90
-        while time.time() < deadline and line != "finished":
-            line = p.stdout.readline().strip()
-            if not line and p.poll() is not None:
-                break
-        p.stdin.close()
-        p.wait(timeout=30)
-        self.assertEqual(line, "finished", "libtorrent did not finish: " + self.read_log())
-        return tree_digest(os.path.join(out, name))
 
     def sparse(self, name, size):
         path = os.path.join(self.root, name)
