@@ -19,8 +19,8 @@ struct EverseedSection {
   int max_block = 16 * 1024;   // the largest block served
   int handshake_timeout = 10;  // seconds
   int idle_timeout = 120;      // seconds without a message from the peer
-  int reads_in_flight = 8;     // disk reads per peer at once
-  int send_buffer = 1 << 20;   // bytes queued to a peer before reading more for it
+  int reads_in_flight = 8;     // worker-thread disk reads per peer at once
+  int send_buffer = 1 << 20;   // bytes queued or being read for a peer before reading more
 };
 
 const daemon::FieldTable<EverseedSection>& everseed_table();
