@@ -344,6 +344,31 @@ everseed:
         self.assertGreaterEqual(self.uploaded(ih), size)
         self.assertIsNone(self.proc.poll())
 
+    def test_data_not_in_the_page_cache_is_read_on_workers(self):
+        torrent, path, digest = self.make(8 << 20)
+        j = self.publish(torrent, path)
+        self.assertEqual(j["state"], "done", j)
+        # Out of the page cache (publishing read it in): the seed must go to the disk.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            try:
+                os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT)
+                self.skipTest("this filesystem keeps the file in memory (tmpfs?)")
+            except BlockingIOError:
+                pass
+        finally:
+            os.close(fd)
+
+        def disk_reads():
+            st = self.api("GET", "/v1/status")
+            return {m["name"]: m["status"] for m in st["modules"]}["everseed"]["disk_reads"]
+
+        before = disk_reads()
+        self.download("leech", torrent, digest)
+        self.assertGreater(disk_reads(), before)
+
     def test_a_slow_reader_gets_every_block(self):
         """A peer asks for 3 MiB and reads it slowly through a small receive buffer: the seed's
         socket fills again and again, and every block still arrives, in full and right."""

@@ -402,6 +402,7 @@ void SeedServer::pump(Conn& c) {
 // Reads a batch of piece messages (heads written, data to fill) on a worker, then queues it.
 void SeedServer::read_on_worker(Conn& c, std::vector<Block> blocks, std::string msg) {
   ++c.reads;
+  ++counters_.disk_reads;
   c.reading += msg.size();
   workers_.submit([this, id = c.id, t = c.torrent, blocks = std::move(blocks),
                    msg = std::move(msg)]() mutable {

@@ -39,6 +39,7 @@ struct SeedCounters {
   uint64_t dropped = 0;      // protocol errors and timeouts
   uint64_t blocks = 0;
   uint64_t bytes = 0;
+  uint64_t disk_reads = 0;  // batches read on a worker (blocks the page cache did not hold)
   uint64_t metadata_pieces = 0;
 };
 
