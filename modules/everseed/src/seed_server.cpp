@@ -21,9 +21,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr uint32_t kMaxMessage = 1 << 18;  // nothing a leecher sends a seed is bigger
-// Blocks are read and sent in batches of about this many bytes of piece messages: one buffer,
-// one hand-over from a worker, one sendmsg() for many blocks.
-constexpr size_t kBatchBytes = 256 * 1024;
+// Blocks go out in batches of piece messages: one buffer, one sendmsg(), and for blocks not in
+// the page cache one hand-over to a worker and back. Batches read on the loop stay small (two
+// blocks): bench/seed measured 256 KiB batches 35% slower than 32 KiB ones when the peer's
+// requests in flight are the limit, for the same CPU; a hand-over to a worker costs more, so
+// disk batches are larger.
+constexpr size_t kBatchBytes = 32 * 1024;
+constexpr size_t kDiskBatchBytes = 256 * 1024;
 constexpr size_t kSmallMessage = 4096;  // small messages are appended to a small last buffer
 constexpr int kMaxIov = 64;             // buffers per sendmsg()
 
@@ -351,22 +355,26 @@ bool SeedServer::on_extended(Conn& c, const wire::Message& m) {
 void SeedServer::pump(Conn& c) {
   const auto budget = static_cast<size_t>(options_.send_buffer);
   const uint64_t piece_len = c.torrent->meta.piece_length;
-  while (!c.queue.empty() && c.out_bytes + c.reading < budget &&
-         c.reads < static_cast<uint32_t>(options_.reads_in_flight)) {
-    const size_t want = std::min(kBatchBytes, budget - (c.out_bytes + c.reading));
-    std::vector<Block> blocks;
-    size_t size = 0;
-    while (!c.queue.empty() && size < want) {
-      blocks.push_back(c.queue.front());
+  std::vector<Block> blocks;
+  std::string msg;
+  // Moves queued requests into the batch, as piece messages with room for their data, until
+  // the batch holds `limit` bytes.
+  auto take = [&](size_t limit) {
+    msg.reserve(limit + wire::kPieceHeadSize + static_cast<size_t>(options_.max_block));
+    while (!c.queue.empty() && msg.size() < limit) {
+      const Block b = c.queue.front();
       c.queue.pop_front();
-      size += wire::kPieceHeadSize + blocks.back().length;
-    }
-    std::string msg;
-    msg.reserve(size);
-    for (const Block& b : blocks) {
+      blocks.push_back(b);
       wire::put_piece_head(msg, b.index, b.begin, b.length);
       msg.resize(msg.size() + b.length);
     }
+  };
+  while (!c.queue.empty() && c.out_bytes + c.reading < budget &&
+         c.reads < static_cast<uint32_t>(options_.reads_in_flight)) {
+    const size_t room = budget - (c.out_bytes + c.reading);
+    blocks.clear();
+    msg.clear();
+    take(std::min(kBatchBytes, room));
     // The blocks in the page cache, in order, up to the first that is not.
     size_t at = 0;
     size_t hot = 0;
@@ -384,18 +392,27 @@ void SeedServer::pump(Conn& c) {
       at = head + b.length;
       hot_bytes += b.length;
     }
-    std::string cold;
-    if (hot < blocks.size()) {
-      cold = msg.substr(at);
-      msg.resize(at);
-      blocks.erase(blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(hot));
+    if (hot == blocks.size()) {
+      counted(c, hot, hot_bytes);
+      send(c, std::move(msg));
+      if (conns_.count(c.id) == 0) return;
+      continue;
     }
+    std::string cold = msg.substr(at);
+    msg.resize(at);
+    blocks.erase(blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(hot));
     if (hot > 0) {
       counted(c, hot, hot_bytes);
       send(c, std::move(msg));
       if (conns_.count(c.id) == 0) return;
+    } else {
+      msg = std::move(cold);  // the disk it is: a larger batch for the worker
+      take(std::min(kDiskBatchBytes, room));
+      cold = std::move(msg);
     }
-    if (!cold.empty()) read_on_worker(c, std::move(blocks), std::move(cold));
+    read_on_worker(c, std::move(blocks), std::move(cold));
+    blocks = {};
+    msg = {};
   }
 }
 
