@@ -47,6 +47,13 @@ struct Torrent {
   // Reads `length` bytes of the torrent's byte stream at `offset` (padding reads as zeros).
   // Blocking: worker threads only. Fails when a file is shorter than the torrent says.
   Status read(uint64_t offset, char* out, size_t length) const;
+  // The same for the bytes the page cache holds, without waiting for the disk: returns how
+  // many bytes from `offset` were read (fewer than `length`, down to 0, where the cache ends;
+  // read() finds out whether the file is shorter). Any thread, also the loop thread.
+  Result<size_t> read_cached(uint64_t offset, char* out, size_t length) const;
+
+ private:
+  Result<size_t> read_from(uint64_t offset, char* out, size_t length, bool cached) const;
 };
 
 class Catalog {

@@ -165,6 +165,7 @@ nlohmann::json EverseedModule::status() const {
     j["connections"] = m.server->connections();
     j["bytes_sent"] = c.bytes;
     j["blocks_sent"] = c.blocks;
+    j["disk_reads"] = c.disk_reads;
     j["peers_dropped"] = c.dropped;
   }
   return j;

@@ -1,9 +1,11 @@
 // The everseed's peer-wire server: accepts peers, answers the handshake for published torrents
 // (the v1 hash or a hybrid's truncated v2 hash), says it has everything (have_all, or a
-// bitfield to peers without BEP 6), serves the metadata (BEP 9) and blocks. Disk reads run on
-// the worker pool; a peer gets at most `reads_in_flight` reads and `send_buffer` bytes queued,
-// so a slow downloader costs bounded memory. A peer that breaks the protocol is dropped with
-// the reason logged.
+// bitfield to peers without BEP 6), serves the metadata (BEP 9) and blocks. Blocks go out in
+// batches (one buffer of piece messages, one sendmsg() for many blocks): what the page cache
+// holds is read on the loop thread without waiting (RWF_NOWAIT), the rest on the worker pool.
+// A peer gets at most `reads_in_flight` worker reads and `send_buffer` bytes (plus one batch)
+// queued or being read, so a slow downloader costs bounded memory. A peer that breaks the
+// protocol is dropped with the reason logged.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -37,6 +39,7 @@ struct SeedCounters {
   uint64_t dropped = 0;      // protocol errors and timeouts
   uint64_t blocks = 0;
   uint64_t bytes = 0;
+  uint64_t disk_reads = 0;  // batches read on a worker (blocks the page cache did not hold)
   uint64_t metadata_pieces = 0;
 };
 
@@ -59,6 +62,7 @@ class SeedServer {
   [[nodiscard]] const SeedCounters& counters() const { return counters_; }
 
  private:
+  struct Block;
   struct Conn;
   struct Listener;
   void accept_from(Listener& l);
@@ -68,6 +72,8 @@ class SeedServer {
   bool on_extended(Conn& c, const wire::Message& m);
   bool on_request(Conn& c, const wire::Message& m);
   void pump(Conn& c);
+  void read_on_worker(Conn& c, std::vector<Block> blocks, std::string msg);
+  void counted(Conn& c, size_t blocks, uint64_t bytes);
   void send(Conn& c, std::string bytes);
   bool flush(Conn& c);
   void close(Conn& c, const std::string& why);
