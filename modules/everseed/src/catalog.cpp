@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -68,17 +70,19 @@ std::string file_path(const Metainfo& meta, const std::string& data_path, const 
 
 }  // namespace
 
+Result<FileStamp> stamp_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Error(path + ": " + std::strerror(errno));
+  return FileStamp{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
+}
+
 Result<std::vector<FileStamp>> stamp_files(const Metainfo& meta, const std::string& data_path) {
   std::vector<FileStamp> out;
   for (const FileEntry& f : meta.files) {
     if (f.is_pad() || f.length == 0) continue;
-    FileStamp s;
-    s.path = file_path(meta, data_path, f);
-    struct stat st {};
-    if (::stat(s.path.c_str(), &st) != 0) return Error(s.path + ": " + std::strerror(errno));
-    s.size = static_cast<uint64_t>(st.st_size);
-    s.mtime_ns = mtime_ns(st);
-    out.push_back(std::move(s));
+    auto s = stamp_file(file_path(meta, data_path, f));
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
   }
   return out;
 }
@@ -99,22 +103,23 @@ Torrent::~Torrent() {
     if (fd >= 0) ::close(fd);
 }
 
-Status Torrent::read(uint64_t offset, char* out, size_t length) const {
+Result<size_t> Torrent::read_from(uint64_t offset, char* out, size_t length, bool cached) const {
   // The file holding `offset` (or the last one starting before it): files are in stream order
   // with their offsets.
   auto it = std::upper_bound(meta.files.begin(), meta.files.end(), offset,
                              [](uint64_t o, const FileEntry& f) { return o < f.offset; });
   size_t i = static_cast<size_t>(it - meta.files.begin()) - 1;
-  while (length > 0) {
+  size_t total = 0;
+  while (total < length) {
     if (i >= meta.files.size()) return Error("read past the end of the torrent");
     const FileEntry& f = meta.files[i];
     if (offset < f.offset) {
       // A v2 torrent's implied padding up to the piece boundary where this file starts.
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(length, f.offset - offset));
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(length - total, f.offset - offset));
       std::memset(out, 0, n);
       out += n;
       offset += n;
-      length -= n;
+      total += n;
       continue;
     }
     const uint64_t in_file = offset - f.offset;
@@ -122,25 +127,42 @@ Status Torrent::read(uint64_t offset, char* out, size_t length) const {
       ++i;
       continue;
     }
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, f.length - in_file));
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length - total, f.length - in_file));
     if (f.is_pad()) {
       std::memset(out, 0, n);
     } else {
       size_t done = 0;
       while (done < n) {
-        const ssize_t r = ::pread(fds[i], out + done, n - done, static_cast<off_t>(in_file + done));
+        iovec v{out + done, n - done};
+        // RWF_NOWAIT: only what the page cache holds, without waiting for the disk (Linux 4.14).
+        const ssize_t r =
+            ::preadv2(fds[i], &v, 1, static_cast<off_t>(in_file + done), cached ? RWF_NOWAIT : 0);
         if (r < 0 && errno == EINTR) continue;
+        if (cached && (r == 0 || (r < 0 && (errno == EAGAIN || errno == EOPNOTSUPP)))) {
+          return total + done;  // the rest is on disk only (or the file is shorter: see read())
+        }
         if (r < 0) return Error(f.path_string() + ": " + std::strerror(errno));
         if (r == 0) return Error(f.path_string() + ": shorter than the torrent says");
         done += static_cast<size_t>(r);
+        if (cached && done < n) return total + done;  // a short read: the cache ends here
       }
     }
     out += n;
     offset += n;
-    length -= n;
+    total += n;
     ++i;
   }
+  return total;
+}
+
+Status Torrent::read(uint64_t offset, char* out, size_t length) const {
+  auto r = read_from(offset, out, length, false);
+  if (!r) return r.error();
   return Ok{};
+}
+
+Result<size_t> Torrent::read_cached(uint64_t offset, char* out, size_t length) const {
+  return read_from(offset, out, length, true);
 }
 
 Result<Published> Catalog::entry_of(const Metainfo& meta, const std::string& data_path,
@@ -203,13 +225,14 @@ size_t Catalog::load() {
 
 Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Metainfo& meta,
                                       const std::string& data_path, bool in_place, int64_t now,
-                                      bool& added, std::vector<FileStamp> stamps) {
+                                      bool& added, std::vector<FileStamp> stamps, bool ready) {
   auto p = entry_of(meta, data_path, in_place, now);
   if (!p) return p.error();
   if (auto it = by_key_.find(p->key); it != by_key_.end()) {
     added = false;
     Published& e = it->second;
-    if (!stamps.empty() && (!e.problem.empty() || e.data_path == data_path)) {
+    if (!stamps.empty() && e.in_place && in_place &&
+        (!e.problem.empty() || e.data_path == data_path)) {
       e.data_path = data_path;
       e.in_place = in_place;
       e.stamped = true;
@@ -221,6 +244,7 @@ Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Me
   }
   added = true;
   p->stamped = !stamps.empty();
+  p->ready = ready;
   store_.put("metainfo", key_bytes(p->key), torrent_bytes);
   write_row(*p, stamps);
   if (p->alt) alias_[*p->alt] = p->key;
@@ -238,6 +262,41 @@ bool Catalog::remove(const InfoHash& key) {
   open_.erase(key);
   by_key_.erase(it);
   return true;
+}
+
+void Catalog::set_ready(const InfoHash& key) {
+  if (auto it = by_key_.find(key); it != by_key_.end()) it->second.ready = true;
+}
+
+void Catalog::set_problem(const InfoHash& key, std::string problem) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  it->second.problem = std::move(problem);
+  if (!it->second.problem.empty()) open_.erase(key);
+}
+
+std::vector<const Published*> Catalog::select(const std::string& text, size_t max) const {
+  std::vector<const Published*> out;
+  const bool hex = text.size() >= 4 && text.size() <= 40 &&
+                   text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  std::string lower = text;
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto matches_prefix = [&lower](const InfoHash& h) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (size_t i = 0; i < lower.size(); ++i) {
+      const uint8_t b = static_cast<uint8_t>(h.view()[i / 2]);
+      if (kDigits[i % 2 == 0 ? b >> 4 : b & 15] != lower[i]) return false;
+    }
+    return true;
+  };
+  for (const auto& [k, p] : by_key_) {
+    if (out.size() >= max) break;
+    if (p.name == text || (hex && (matches_prefix(p.key) || (p.alt && matches_prefix(*p.alt))))) {
+      out.push_back(&p);
+    }
+  }
+  return out;
 }
 
 const Published* Catalog::find(const InfoHash& h) const {
@@ -278,7 +337,15 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
     return nullptr;
   }
   Published& p = pit->second;
-  if (auto it = open_.find(key); it != open_.end() && p.problem.empty()) {
+  if (!p.ready) {
+    why = "its data is being put in place";
+    return nullptr;
+  }
+  if (!p.problem.empty()) {  // stays until published again or verified (set_problem)
+    why = p.problem;
+    return nullptr;
+  }
+  if (auto it = open_.find(key); it != open_.end()) {
     if (auto t = it->second.lock()) return t;
   }
   auto bytes = torrent_bytes(key);
@@ -335,11 +402,16 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
   return t;
 }
 
-void Catalog::set_problem(const InfoHash& key, std::string why) {
+void Catalog::verified(const InfoHash& key, const std::vector<FileStamp>& stamps) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return;
-  it->second.problem = std::move(why);
-  open_.erase(key);
+  Published& p = it->second;
+  p.problem.clear();
+  if (!stamps.empty()) {
+    p.stamped = true;
+    write_row(p, stamps);
+    open_.erase(key);  // peers from now on get the files as verified now
+  }
 }
 
 std::vector<FileStamp> Catalog::stamps(const InfoHash& key) const {

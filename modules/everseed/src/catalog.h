@@ -40,6 +40,7 @@ struct Published {
   bool in_place = false;  // seeded from the publisher's path, not the content store
   std::string problem;    // why it is not served (a changed file), empty when it is
   bool stamped = false;   // its row records its files' stamps
+  bool ready = true;      // false while its data is moved into place (publishing)
   bool counter_dirty = false;
 };
 
@@ -52,7 +53,9 @@ struct FileStamp {
   friend bool operator==(const FileStamp&, const FileStamp&) = default;
 };
 
-// Stats the files of `meta` at `data_path`. Blocking: worker threads. Errors name the file.
+// Stats one file, or the files of `meta` at `data_path`. Blocking: worker threads. Errors name
+// the file.
+Result<FileStamp> stamp_file(const std::string& path);
 Result<std::vector<FileStamp>> stamp_files(const Metainfo& meta, const std::string& data_path);
 // Whether the files are still as stamped: an error naming the first one that is gone or
 // changed. Blocking: worker threads.
@@ -69,6 +72,13 @@ struct Torrent {
   // hybrid's padding files, and the implied padding after each file of a v2 torrent).
   // Blocking: worker threads only. Fails when a file is shorter than the torrent says.
   Status read(uint64_t offset, char* out, size_t length) const;
+  // The same for the bytes the page cache holds, without waiting for the disk: returns how
+  // many bytes from `offset` were read (fewer than `length`, down to 0, where the cache ends;
+  // read() finds out whether the file is shorter). Any thread, also the loop thread.
+  Result<size_t> read_cached(uint64_t offset, char* out, size_t length) const;
+
+ private:
+  Result<size_t> read_from(uint64_t offset, char* out, size_t length, bool cached) const;
 };
 
 class Catalog {
@@ -79,12 +89,19 @@ class Catalog {
   size_t load();
   // Records a torrent whose data was verified, with its files' stamps taken around the
   // verification. Idempotent: the same torrent again returns the existing entry and `added`
-  // false; if the entry is stopped by a problem, or the data is at the same place, it takes the
-  // new path and stamps (the data was verified again) and is served again.
+  // false; if both are in place and the entry is stopped by a problem, or the data is at the
+  // same place, it takes the new path and stamps (the data was verified again) and is served
+  // again. `ready` false: its data is not in place yet (set_ready()).
   Result<const Published*> add(const std::string& torrent_bytes, const Metainfo& meta,
                                const std::string& data_path, bool in_place, int64_t now,
-                               bool& added, std::vector<FileStamp> stamps = {});
+                               bool& added, std::vector<FileStamp> stamps = {}, bool ready = true);
   bool remove(const InfoHash& key);
+  // Marks a torrent added with its data not yet in place as servable.
+  void set_ready(const InfoHash& key);
+  // The torrents `text` names: a full or a prefix (4+ digits) of a hex info-hash (v1 or
+  // truncated v2), or an exact name. At most `max` are returned.
+  [[nodiscard]] std::vector<const Published*> select(const std::string& text,
+                                                     size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
   [[nodiscard]] std::vector<const Published*> list() const;
@@ -94,11 +111,16 @@ class Catalog {
 
   // The torrent ready for serving, shared by every connection to it; nullptr with `why` when
   // it cannot be opened (its files are gone or changed).
-  // Opening checks each file against its stamp (rows from before stamps were recorded get
-  // them now). A failure sets the torrent's problem; a success clears it.
+  // Opening checks each file against its stamp (rows without stamps, from before they were
+  // recorded or of content-store data, get them now). A failure sets the torrent's problem.
+  // A torrent with a problem, or not ready, is refused.
   std::shared_ptr<const Torrent> open(const InfoHash& key, std::string& why);
-  // Stops serving a torrent: `why` is shown as its problem until open() succeeds again.
+  // Stops serving a torrent: `why` is shown as its problem until it is published again or a
+  // verify finds its data right (set_problem(key, "")).
   void set_problem(const InfoHash& key, std::string why);
+  // A verify found the data right: the torrent is served again, its files stamped as `stamps`
+  // (taken around the verify; kept as they were when empty).
+  void verified(const InfoHash& key, const std::vector<FileStamp>& stamps);
   // The recorded stamps of a torrent (empty when none are).
   [[nodiscard]] std::vector<FileStamp> stamps(const InfoHash& key) const;
   void count_upload(const InfoHash& key, uint64_t bytes);

@@ -39,9 +39,11 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
       int_field<S>("idle_timeout", &S::idle_timeout, 10, 3600, true,
                    "Seconds without any message from a peer before it is dropped"),
       int_field<S>("reads_in_flight", &S::reads_in_flight, 1, 256, true,
-                   "Disk reads running at once for one peer"),
+                   "Worker-thread disk reads at once for one peer (batches of blocks the "
+                   "page cache does not hold)"),
       int_field<S>("send_buffer", &S::send_buffer, 64 * 1024, 64 << 20, true,
-                   "Bytes queued for one peer before more of its requests are read"),
+                   "Bytes queued or being read for one peer before more of its requests are "
+                   "read"),
       int_field<S>("upload_slots", &S::upload_slots, 1, 10'000, true,
                    "Peers of one torrent downloading at once, taking turns (besides the "
                    "optimistic slot)"),

@@ -1,15 +1,17 @@
 // The everseed's peer-wire server: accepts peers, answers the handshake for published torrents
 // (the v1 hash, a hybrid's or a v2 torrent's truncated v2 hash), says it has everything
 // (have_all, or a bitfield to peers without BEP 6), serves the metadata (BEP 9), the v2 piece
-// layers with their proofs (BEP 52 hash requests) and blocks. Disk reads run on the worker
-// pool; a peer gets at most `reads_in_flight` reads and `send_buffer` bytes queued, so a slow
-// downloader costs bounded memory. A peer that breaks the protocol is dropped with the reason
-// logged.
+// layers with their proofs (BEP 52 hash requests) and blocks. Blocks go out in
+// batches (one buffer of piece messages, one sendmsg() for many blocks): what the page cache
+// holds is read on the loop thread without waiting (RWF_NOWAIT), the rest on the worker pool.
+// A peer gets at most `reads_in_flight` worker reads and `send_buffer` bytes (plus one batch)
+// queued or being read, so a slow downloader costs bounded memory. A peer that breaks the
+// protocol is dropped with the reason logged.
 //
 // Choking (choker.h): each torrent's interested peers take turns at `upload_slots` regular
 // slots and one optimistic slot; a choked peer's requests are rejected (BEP 6) or, without the
 // fast extension, dropped. Upload rate limits, for all torrents and for each, are token buckets
-// refilled from the clock; peers waiting for bandwidth are served round-robin, a block each, by
+// refilled from the clock; peers waiting for bandwidth are served round-robin, a batch each, by
 // one timer that runs only while someone waits. The state of a torrent being served (its peers,
 // bucket, merkle trees) exists only while it has peers: an idle torrent costs nothing here.
 //
@@ -47,6 +49,7 @@ struct SeedCounters {
   uint64_t dropped = 0;      // protocol errors and timeouts
   uint64_t blocks = 0;
   uint64_t bytes = 0;
+  uint64_t disk_reads = 0;  // batches read on a worker (blocks the page cache did not hold)
   uint64_t metadata_pieces = 0;
   uint64_t hashes = 0;  // hash requests answered
   uint64_t hashes_rejected = 0;
@@ -69,6 +72,9 @@ class SeedServer {
   void drop_torrent(const InfoHash& key);
   // Checks in the background that every published torrent's files are unchanged (start-up).
   void check_published() { data_check_.check_all(); }
+  // Called when a torrent stops being served because its files changed or are gone (its
+  // problem is set in the catalog): the tracker stops listing the everseed for it.
+  void on_stopped(std::function<void(const InfoHash&)> f) { on_stopped_ = std::move(f); }
 
   [[nodiscard]] size_t connections() const { return conns_.size(); }
   [[nodiscard]] size_t unchoked() const;
@@ -76,6 +82,7 @@ class SeedServer {
   [[nodiscard]] const SeedCounters& counters() const { return counters_; }
 
  private:
+  struct Block;
   struct Conn;
   struct Listener;
   struct Swarm;
@@ -91,8 +98,10 @@ class SeedServer {
   [[nodiscard]] bool can_read(const Conn& c) const;
   [[nodiscard]] bool limited() const;
   bool bandwidth_ready(Conn& c, Clock::time_point now);
-  void start_read(Conn& c);
+  bool serve_batch(Conn& c);
   void serve_waiting();
+  void read_on_worker(Conn& c, std::vector<Block> blocks, std::string msg);
+  void counted(Conn& c, size_t blocks, uint64_t bytes);
   void send(Conn& c, std::string bytes);
   bool flush(Conn& c);
   void close(Conn& c, const std::string& why);
@@ -128,6 +137,7 @@ class SeedServer {
   daemon::Timer choke_timer_;
   daemon::Timer optimistic_timer_;
   daemon::Timer bandwidth_timer_;
+  std::function<void(const InfoHash&)> on_stopped_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -24,6 +24,9 @@ class TrackerModule : public daemon::Module {
 
   // The swarms, for the modules that publish torrents (allow/disallow). Null before start.
   SwarmTable* swarms();
+  // The announce URLs of this tracker for new torrents: tracker.public_urls, or derived from
+  // the listeners (a wildcard address becomes the host name). Empty before start.
+  [[nodiscard]] std::vector<std::string> announce_urls() const;
 
   // The registry entry (builtin_modules.cpp).
   static daemon::ModuleInfo info();
