@@ -64,5 +64,7 @@ Command add_swarms(CLI::App& parent);
 Command add_swarm(CLI::App& parent);
 Command add_stats(CLI::App& parent);
 Command add_probe(CLI::App& parent);
+// publish, job, list, show, unpublish, torrent, magnet, verify (cmd_publish.cpp).
+std::vector<Command> add_publishing(CLI::App& parent);
 
 }  // namespace evert::ctl

@@ -10,9 +10,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.footer("Run 'evertctl COMMAND --help' for a command's options. See evertctl(1).");
 
-  const std::vector<Command> commands = {add_create(app), add_inspect(app), add_status(app),
-                                         add_reload(app), add_swarms(app),  add_swarm(app),
-                                         add_stats(app),  add_probe(app)};
+  std::vector<Command> commands = {add_create(app), add_inspect(app)};
+  for (auto& c : add_publishing(app))
+    commands.push_back(std::move(c));
+  for (auto c : {add_status(app), add_reload(app), add_swarms(app), add_swarm(app), add_stats(app),
+                 add_probe(app)})
+    commands.push_back(std::move(c));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -34,29 +34,6 @@ std::string yaml_quote(const std::string& s) {
 
 namespace {
 
-template <class S>
-Field<S> size_field(std::string key, uint64_t S::*member, uint64_t lo, uint64_t hi, bool reloadable,
-                    std::string help) {
-  return {std::move(key), std::move(help), reloadable,
-          [=](const YAML::Node& n, S& s) -> std::string {
-            if (!n.IsScalar()) return "expected a size such as 1048576, 512K or 64M";
-            auto v = parse_size(n.Scalar());
-            if (!v)
-              return "expected a size such as 1048576, 512K or 64M (got '" + n.Scalar() + "')";
-            if (*v < lo || *v > hi) {
-              return "must be from " + format_size(lo) + " to " + format_size(hi);
-            }
-            s.*member = *v;
-            return {};
-          },
-          [=](const S& s) {
-            const uint64_t v = s.*member;
-            if (v % (1 << 20) == 0) return std::to_string(v >> 20) + "M";
-            if (v % (1 << 10) == 0) return std::to_string(v >> 10) + "K";
-            return std::to_string(v);
-          }};
-}
-
 std::string check_absolute(const std::string& p) {
   return !p.empty() && p[0] == '/' ? std::string() : "must be an absolute path (got '" + p + "')";
 }

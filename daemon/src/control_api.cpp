@@ -39,11 +39,11 @@ std::string errno_text(const std::string& what) {
 }
 
 // A stale socket file (left by a crash) is removed; a live one (another evertd) is an error.
-Status clear_stale_socket(const std::string& path) {
+Status clear_stale_socket(const std::string& path, int type) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return Ok{};
   if (!S_ISSOCK(st.st_mode)) return Error(path + ": exists and is not a socket");
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -54,53 +54,57 @@ Status clear_stale_socket(const std::string& path) {
   return Ok{};
 }
 
-Result<int> bind_unix(const ControlApi::Options& o) {
-  if (o.socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return Error(o.socket_path + ": socket path too long");
+}  // namespace
+
+Result<int> bind_unix_socket(const std::string& path, uint32_t mode, const std::string& owner_group,
+                             int type) {
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Error(path + ": socket path too long");
   }
   std::error_code ec;
-  const auto parent = std::filesystem::path(o.socket_path).parent_path();
+  const auto parent = std::filesystem::path(path).parent_path();
   std::filesystem::create_directories(parent, ec);
   if (ec) return Error(parent.string() + ": cannot create: " + ec.message());
-  if (auto s = clear_stale_socket(o.socket_path); !s) return s.error();
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (auto s = clear_stale_socket(path, type); !s) return s.error();
+  const int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Error(errno_text("socket"));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, o.socket_path.c_str(), sizeof addr.sun_path - 1);
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   // The mode is set before anyone can connect: bind under a restrictive umask, then chmod.
   const mode_t old = umask(0177);
   const int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   umask(old);
   if (rc != 0) {
-    const std::string e = errno_text(o.socket_path + ": cannot bind");
+    const std::string e = errno_text(path + ": cannot bind");
     close(fd);
     return Error(e);
   }
-  if (!o.socket_group.empty()) {
-    group* g = getgrnam(o.socket_group.c_str());
+  if (!owner_group.empty()) {
+    group* g = getgrnam(owner_group.c_str());
     if (g == nullptr) {
       close(fd);
-      unlink(o.socket_path.c_str());
-      return Error(o.socket_path + ": group '" + o.socket_group +
-                   "' does not exist (control.socket_group)");
+      unlink(path.c_str());
+      return Error(path + ": group '" + owner_group + "' does not exist (control.socket_group)");
     }
-    if (chown(o.socket_path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      const std::string e = errno_text(o.socket_path + ": cannot set group " + o.socket_group);
+    if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      const std::string e = errno_text(path + ": cannot set group " + owner_group);
       close(fd);
-      unlink(o.socket_path.c_str());
+      unlink(path.c_str());
       return Error(e);
     }
   }
-  chmod(o.socket_path.c_str(), o.socket_mode);
+  chmod(path.c_str(), mode);
   if (listen(fd, 64) != 0) {
-    const std::string e = errno_text(o.socket_path + ": cannot listen");
+    const std::string e = errno_text(path + ": cannot listen");
     close(fd);
-    unlink(o.socket_path.c_str());
+    unlink(path.c_str());
     return Error(e);
   }
   return fd;
 }
+
+namespace {
 
 PeerCredentials peer_of(evhttp_request* req) {
   PeerCredentials p;
@@ -123,7 +127,7 @@ Status ControlApi::start(const Options& o) {
   max_body_ = o.max_body;
   int fd = o.inherited_fd;
   if (fd < 0) {
-    auto bound = bind_unix(o);
+    auto bound = bind_unix_socket(o.socket_path, o.socket_mode, o.socket_group, SOCK_STREAM);
     if (!bound) return bound.error();
     fd = *bound;
     socket_path_ = o.socket_path;

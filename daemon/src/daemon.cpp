@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "evert/control_client.h"
 #include "evert/daemon/systemd.h"
 
 namespace evert::daemon {
@@ -120,6 +121,14 @@ Status Daemon::start() {
     log_->info("control API on the socket passed by systemd");
   }
   if (auto s = api_.start(ao); !s) return Error("control API: " + s.error().message);
+  FdApi::Options fo;
+  fo.socket_path = fd_socket_path(config_.control.socket);
+  fo.socket_mode = config_.control.socket_mode;
+  fo.socket_group = config_.control.socket_group;
+  if (auto it = inherited_fds_.find("fds"); it != inherited_fds_.end()) {
+    fo.inherited_fd = it->second;
+  }
+  if (auto s = fd_api_.start(fo); !s) return Error("descriptor socket: " + s.error().message);
 
   for (const auto& name : config_.daemon.modules) {
     const ModuleInfo* info = nullptr;
@@ -131,22 +140,24 @@ Status Daemon::start() {
     if (auto s = r.module->configure(section); !s) {
       return Error("module " + name + ": " + s.error().message);
     }
-    auto ctx = std::make_unique<ModuleContext>(
-        ModuleContext{loop_, *store_, *workers_,
-                      std::make_shared<spdlog::logger>(name, sinks_.begin(), sinks_.end()),
-                      [this](const std::string& m, const std::string& p, ApiHandler h) {
-                        api_.route(m, p, std::move(h));
-                      },
-                      [this](const std::string& fd_name) {
-                        auto it = inherited_fds_.find(fd_name);
-                        return it == inherited_fds_.end() ? -1 : it->second;
-                      },
-                      [this](const std::string& module_name) -> Module* {
-                        for (auto& running : modules_) {
-                          if (running.info->name == module_name) return running.module.get();
-                        }
-                        return nullptr;
-                      }});
+    auto ctx = std::make_unique<ModuleContext>(ModuleContext{
+        loop_, *store_, *workers_,
+        std::make_shared<spdlog::logger>(name, sinks_.begin(), sinks_.end()),
+        [this](const std::string& m, const std::string& p, ApiHandler h) {
+          api_.route(m, p, std::move(h));
+        },
+        [this](const std::string& fd_name) {
+          auto it = inherited_fds_.find(fd_name);
+          return it == inherited_fds_.end() ? -1 : it->second;
+        },
+        [this](const std::string& module_name) -> Module* {
+          for (auto& running : modules_) {
+            if (running.info->name == module_name) return running.module.get();
+          }
+          return nullptr;
+        },
+        [this](const std::string& op, FdHandler h) { fd_api_.route(op, std::move(h)); },
+        config_.daemon.state_dir});
     ctx->log->set_level(log_->level());
     if (auto s = r.module->start(*ctx); !s) {
       return Error("module " + name + " failed to start: " + s.error().message);
@@ -242,6 +253,7 @@ int Daemon::run() {
     systemd::notify("STATUS=Failed: " + s.error().message);
     stop_modules();
     api_.stop();
+    fd_api_.stop();
     return 1;
   }
   auto on_signal = [](evutil_socket_t sig, short, void* self) {
@@ -276,6 +288,7 @@ int Daemon::run() {
     _exit(1);
   }).detach();
   api_.stop();
+  fd_api_.stop();
   stop_modules();
   workers_->shutdown();
   if (auto s = store_->flush(); !s)

@@ -102,6 +102,10 @@ void FdWatcher::stop() {
   event_del(ev_);
 }
 
+void FdWatcher::start() {
+  event_add(ev_, nullptr);
+}
+
 void FdWatcher::fire(int, short what, void* self) {
   static_cast<FdWatcher*>(self)->callback_(what);
 }

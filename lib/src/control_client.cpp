@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "evert/unique_fd.h"
+
 namespace evert {
 
 namespace {
@@ -43,20 +45,6 @@ Error connect_error(const std::string& path, int err) {
   }
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 Result<ControlResponse> control_request(const std::string& socket_path, const std::string& method,
@@ -66,7 +54,7 @@ Result<ControlResponse> control_request(const std::string& socket_path, const st
   if (socket_path.size() >= sizeof addr.sun_path) return Error(socket_path + ": path too long");
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size());
-  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Error(std::string("socket: ") + std::strerror(errno));
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return connect_error(socket_path, errno);
@@ -114,6 +102,96 @@ Result<ControlResponse> control_request(const std::string& socket_path, const st
   ControlResponse out;
   out.status = std::atoi(resp.c_str() + sp + 1);
   out.body = resp.substr(header_end + 4);
+  return out;
+}
+
+std::string fd_socket_path(const std::string& control) {
+  const std::string suffix = ".sock";
+  if (control.size() > suffix.size() &&
+      control.compare(control.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return control.substr(0, control.size() - suffix.size()) + "-fds.sock";
+  }
+  return control + "-fds";
+}
+
+namespace {
+
+Status send_message(int fd, const std::string& path, const std::string& text, const int* fds,
+                    size_t nfds) {
+  iovec iov{const_cast<char*>(text.data()), text.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control;
+  if (nfds > 0) {
+    control.assign(CMSG_SPACE(sizeof(int) * nfds), 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  while (true) {
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0) return Ok{};
+    if (errno == EINTR) continue;
+    // The daemon may have answered (an error) and closed: the caller reads the answer.
+    if (errno == EPIPE || errno == ECONNRESET) return Ok{};
+    return Error(path + ": cannot send: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+Result<ControlResponse> control_send_fds(const std::string& path, const std::string& header,
+                                         const std::vector<std::string>& entries,
+                                         const std::vector<int>& fds, int timeout_ms) {
+  if (entries.size() != fds.size()) return Error("internal error: one descriptor per entry");
+  if (header.empty() || header.back() != '}') return Error("internal error: header not an object");
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return Error(path + ": path too long");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Error(std::string("socket: ") + std::strerror(errno));
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return connect_error(path, errno);
+  }
+  std::string head = header.substr(0, header.size() - 1);
+  head +=
+      std::string(head.size() > 1 ? "," : "") + "\"count\":" + std::to_string(entries.size()) + "}";
+  if (head.size() > kFdMessageMax) return Error("the request is too large");
+  if (auto s = send_message(fd.get(), path, head, nullptr, 0); !s) return s.error();
+  for (size_t i = 0; i < entries.size();) {
+    std::string batch = "{\"files\":[";
+    const size_t first = i;
+    while (i < entries.size() && i - first < kFdsPerMessage &&
+           batch.size() + entries[i].size() + 3 <= kFdMessageMax) {
+      if (i > first) batch += ',';
+      batch += entries[i++];
+    }
+    if (i == first) return Error("a file's path is too long to send");
+    batch += "]}";
+    if (auto s = send_message(fd.get(), path, batch, fds.data() + first, i - first); !s) {
+      return s.error();
+    }
+  }
+  pollfd p{fd.get(), POLLIN, 0};
+  int rc = 0;
+  do {
+    rc = poll(&p, 1, timeout_ms);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) return Error("evertd did not answer within " + std::to_string(timeout_ms) + " ms");
+  std::string answer(kFdMessageMax, '\0');
+  const ssize_t n = recv(fd.get(), answer.data(), answer.size(), 0);
+  if (n <= 0) return Error(path + ": evertd closed the connection without an answer");
+  answer.resize(static_cast<size_t>(n));
+  ControlResponse out;
+  out.status = std::atoi(answer.c_str());
+  const size_t sp = answer.find(' ');
+  if (out.status < 100 || sp == std::string::npos) return Error("evertd sent a malformed answer");
+  out.body = answer.substr(sp + 1);
   return out;
 }
 

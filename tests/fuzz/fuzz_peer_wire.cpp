@@ -1,14 +1,34 @@
 // libFuzzer target: the peer wire codec (handshake, message framing, BEP 10 extension
-// handshake, BEP 9 ut_metadata). Every message parsed must re-serialize to the same bytes where
-// the codec has a writer for it, and nothing may read past the buffer.
+// handshake, BEP 9 ut_metadata), and BEP 52 hash requests answered from a merkle tree as the
+// everseed answers them. Every message parsed must re-serialize to the same bytes where the
+// codec has a writer for it, an answer must have the size its request implies, and nothing may
+// read past the buffer.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "evert/merkle.h"
 #include "evert/peer_wire.h"
 
 using namespace evert::wire;
+
+namespace {
+
+// A file of 1,000 pieces of 64 KiB (4 blocks each), the last one partial: root at layer 12.
+const evert::merkle::PieceTree& tree() {
+  static const evert::merkle::PieceTree t = [] {
+    std::vector<evert::Sha256Digest> pieces(1000);
+    for (size_t i = 0; i < pieces.size(); ++i)
+      pieces[i] = evert::Sha256::hash(std::to_string(i));
+    return evert::merkle::PieceTree(pieces, 65536, 999 * 65536 + 100);
+  }();
+  return t;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -39,6 +59,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     } else if (m.id == MsgId::kHashRequest || m.id == MsgId::kHashReject) {
       put_hash_message(again, m.id, m.hash, {});
+      const evert::merkle::HashRange r{m.hash.base_layer, m.hash.index, m.hash.length,
+                                       m.hash.proof_layers};
+      if (auto h = evert::merkle::hashes_for(tree(), r, 512); h.ok()) {
+        const int top = static_cast<int>(r.base_layer) + evert::merkle::log2_exact(r.length);
+        const int uncles = std::max(0, static_cast<int>(r.base_layer + r.proof_layers) - top + 1);
+        if (h->size() != r.length + static_cast<size_t>(uncles)) std::abort();
+      }
     }
     if (!again.empty() && again != in.substr(0, f.consumed)) std::abort();
     in.remove_prefix(f.consumed);

@@ -6,7 +6,10 @@
   lt_peer.py magnet URI SAVE_PATH       the same from a magnet link alone (metadata by BEP 9)
 
 Loopback only, DHT/LSD/UPnP/NAT-PMP/PEX off, so peers can only come from the tracker. Runs until
-its standard input closes or 120 seconds pass.
+its standard input closes or 120 seconds pass. With EVERT_LT_PROGRESS=1 it also prints
+"progress BYTES" (bytes of the torrent it has) whenever that grew, at most every 0.05 s; with
+EVERT_LT_PEER=HOST:PORT it connects to that peer itself (for torrents without a tracker, so that
+it knows no other peer).
 """
 import os
 import select
@@ -33,8 +36,13 @@ def main():
     if mode == "seed":
         params["flags"] = lt.torrent_flags.seed_mode
     h = s.add_torrent(params)
+    if os.environ.get("EVERT_LT_PEER"):
+        host, port = os.environ["EVERT_LT_PEER"].rsplit(":", 1)
+        h.connect_peer((host, int(port)))
     deadline = time.time() + 120
     announced = finished = False
+    progress = os.environ.get("EVERT_LT_PROGRESS") == "1"
+    reported = 0
     while time.time() < deadline:
         for a in s.pop_alerts():
             if isinstance(a, lt.tracker_reply_alert) and not announced:
@@ -42,6 +50,11 @@ def main():
                 print("announced", flush=True)
             elif isinstance(a, lt.tracker_error_alert):
                 print("tracker error:", a.message(), file=sys.stderr, flush=True)
+        if progress and mode != "seed":
+            done = h.status().total_wanted_done
+            if done > reported:
+                reported = done
+                print("progress", done, flush=True)
         if mode != "seed" and not finished and h.status().is_seeding:
             finished = True
             print("finished", flush=True)

@@ -1,8 +1,10 @@
 #include "evert/daemon/event_loop.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "evert/daemon/worker_pool.h"
@@ -45,6 +47,30 @@ TEST(EventLoop, TimersRepeatAndStop) {
   EXPECT_EQ(ticks, 3);
   repeat.stop();
   EXPECT_FALSE(repeat.active());
+}
+
+TEST(FdWatcher, StopsAndStartsAgainFromItsOwnCallback) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);  // readable until read, so a watcher fires each turn
+  int fired = 0;
+  std::unique_ptr<FdWatcher> w;
+  Timer restart(loop, [&] { w->start(); });
+  w = std::make_unique<FdWatcher>(loop, fds[0], FdWatcher::kRead, [&](short) {
+    ++fired;
+    w->stop();
+    if (fired == 1) w->start();  // at once: fires again on the next turn
+    if (fired == 2) restart.start(std::chrono::milliseconds(20), false);
+    if (fired == 3) loop.stop();
+  });
+  Timer guard(loop, [&] { loop.stop(); });
+  guard.start(std::chrono::seconds(10), false);
+  loop.run();
+  EXPECT_EQ(fired, 3);
+  w.reset();
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 TEST(WorkerPool, ShutdownRunsQueuedJobs) {

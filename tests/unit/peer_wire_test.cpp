@@ -70,7 +70,9 @@ TEST(PeerWire, EveryMessageASeedSendsParsesBack) {
   put_have(out, 42);
   put_bitfield(out, "\xff\xe0");
   put_block_message(out, MsgId::kReject, 1, 2, 3);
+  const size_t before = out.size();
   put_piece_head(out, 5, 16384, 4);
+  EXPECT_EQ(out.size() - before, kPieceHeadSize);
   out += "data";
   put_extended(out, 3, "d1:ai1ee");
   HashRequest h;

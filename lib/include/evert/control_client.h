@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "evert/result.h"
 
@@ -21,5 +22,20 @@ struct ControlResponse {
 Result<ControlResponse> control_request(const std::string& socket_path, const std::string& method,
                                         const std::string& path, const std::string& body = {},
                                         int timeout_ms = 30'000);
+
+// The descriptor socket beside the control socket: evertctl hands evertd open files over it
+// (SCM_RIGHTS), which HTTP cannot carry. "/run/evert/evertd.sock" -> "/run/evert/evertd-fds.sock".
+// Protocol (docs/control-api.md): SOCK_SEQPACKET; a header message (JSON object with "op" and
+// "count"), then messages {"files":[entry, ...]} each carrying one descriptor per entry, then
+// one answer message "STATUS JSON".
+std::string fd_socket_path(const std::string& control_socket_path);
+inline constexpr size_t kFdMessageMax = 64 * 1024;  // bytes of JSON in one message
+inline constexpr size_t kFdsPerMessage = 200;       // descriptors in one message
+
+// Sends `header` (a JSON object's text, without "count": it is added) and the files: entries[i]
+// is a JSON object's text describing fds[i]. Blocking, with a timeout for the answer.
+Result<ControlResponse> control_send_fds(const std::string& fd_socket, const std::string& header,
+                                         const std::vector<std::string>& entries,
+                                         const std::vector<int>& fds, int timeout_ms = 60'000);
 
 }  // namespace evert

@@ -101,6 +101,7 @@ void put_bitfield(std::string& out, std::string_view bits);
 // request, cancel and reject share a layout
 void put_block_message(std::string& out, MsgId id, uint32_t index, uint32_t begin, uint32_t length);
 // The 13-byte head of a piece message carrying `length` bytes of data that follow it.
+inline constexpr size_t kPieceHeadSize = 13;
 void put_piece_head(std::string& out, uint32_t index, uint32_t begin, uint32_t length);
 void put_extended(std::string& out, uint8_t extended_id, std::string_view payload);
 // hashes (with the hashes that follow) or hash reject

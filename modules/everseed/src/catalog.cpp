@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -22,56 +24,145 @@ InfoHash wire_key(const Metainfo& m) {
   return InfoHash::from(m.info_hash_v2_truncated().view());
 }
 
-std::string index_row(const Published& p) {
+// Row format 2 added "format" and "files"; rows without them are format 1 (no stamps).
+constexpr int64_t kRowFormat = 2;
+
+std::string index_row(const Published& p, const std::vector<FileStamp>& stamps) {
   bencode::Dict d;
+  d["format"] = bencode::Value(kRowFormat);
   d["name"] = bencode::Value(p.name);
   d["size"] = bencode::Value(static_cast<int64_t>(p.size));
   d["data"] = bencode::Value(p.data_path);
   d["in_place"] = bencode::Value(int64_t{p.in_place ? 1 : 0});
   d["published"] = bencode::Value(p.published);
   if (p.alt) d["v2"] = bencode::Value(std::string(p.alt->view()));
+  if (!stamps.empty()) {
+    // Paths relative to `data` ("" for a single-file torrent's file), so the row stays small.
+    bencode::List files;
+    for (const FileStamp& s : stamps) {
+      std::string rel = s.path == p.data_path ? "" : s.path.substr(p.data_path.size() + 1);
+      files.push_back(bencode::Value(bencode::List{bencode::Value(std::move(rel)),
+                                                   bencode::Value(static_cast<int64_t>(s.size)),
+                                                   bencode::Value(s.mtime_ns)}));
+    }
+    d["files"] = bencode::Value(std::move(files));
+  }
   return bencode::encode(bencode::Value(std::move(d)));
 }
 
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Why a file no longer matches its stamp; empty when it does.
+std::string differs(const FileStamp& want, const struct stat& st) {
+  if (static_cast<uint64_t>(st.st_size) != want.size) {
+    return want.path + ": its size changed since it was published (" + std::to_string(st.st_size) +
+           " bytes, was " + std::to_string(want.size) + ")";
+  }
+  if (mtime_ns(st) != want.mtime_ns) return want.path + ": modified since it was published";
+  return {};
+}
+
+std::string file_path(const Metainfo& meta, const std::string& data_path, const FileEntry& f) {
+  return meta.multi_file ? data_path + "/" + f.path_string() : data_path;
+}
+
 }  // namespace
+
+Result<FileStamp> stamp_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Error(path + ": " + std::strerror(errno));
+  return FileStamp{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
+}
+
+Result<std::vector<FileStamp>> stamp_files(const Metainfo& meta, const std::string& data_path) {
+  std::vector<FileStamp> out;
+  for (const FileEntry& f : meta.files) {
+    if (f.is_pad() || f.length == 0) continue;
+    auto s = stamp_file(file_path(meta, data_path, f));
+    if (!s) return s.error();
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+Status check_stamps(const std::vector<FileStamp>& stamps) {
+  for (const FileStamp& want : stamps) {
+    struct stat st {};
+    if (::stat(want.path.c_str(), &st) != 0) {
+      return Error(want.path + ": " + std::strerror(errno));
+    }
+    if (std::string why = differs(want, st); !why.empty()) return Error(why);
+  }
+  return Ok{};
+}
 
 Torrent::~Torrent() {
   for (int fd : fds)
     if (fd >= 0) ::close(fd);
 }
 
-Status Torrent::read(uint64_t offset, char* out, size_t length) const {
-  // The file holding `offset`: files are in stream order with their offsets.
+Result<size_t> Torrent::read_from(uint64_t offset, char* out, size_t length, bool cached) const {
+  // The file holding `offset` (or the last one starting before it): files are in stream order
+  // with their offsets.
   auto it = std::upper_bound(meta.files.begin(), meta.files.end(), offset,
                              [](uint64_t o, const FileEntry& f) { return o < f.offset; });
   size_t i = static_cast<size_t>(it - meta.files.begin()) - 1;
-  while (length > 0) {
+  size_t total = 0;
+  while (total < length) {
     if (i >= meta.files.size()) return Error("read past the end of the torrent");
     const FileEntry& f = meta.files[i];
+    if (offset < f.offset) {
+      // A v2 torrent's implied padding up to the piece boundary where this file starts.
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(length - total, f.offset - offset));
+      std::memset(out, 0, n);
+      out += n;
+      offset += n;
+      total += n;
+      continue;
+    }
     const uint64_t in_file = offset - f.offset;
     if (in_file >= f.length) {
       ++i;
       continue;
     }
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, f.length - in_file));
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length - total, f.length - in_file));
     if (f.is_pad()) {
       std::memset(out, 0, n);
     } else {
       size_t done = 0;
       while (done < n) {
-        const ssize_t r = ::pread(fds[i], out + done, n - done, static_cast<off_t>(in_file + done));
+        iovec v{out + done, n - done};
+        // RWF_NOWAIT: only what the page cache holds, without waiting for the disk (Linux 4.14).
+        const ssize_t r =
+            ::preadv2(fds[i], &v, 1, static_cast<off_t>(in_file + done), cached ? RWF_NOWAIT : 0);
         if (r < 0 && errno == EINTR) continue;
+        if (cached && (r == 0 || (r < 0 && (errno == EAGAIN || errno == EOPNOTSUPP)))) {
+          return total + done;  // the rest is on disk only (or the file is shorter: see read())
+        }
         if (r < 0) return Error(f.path_string() + ": " + std::strerror(errno));
         if (r == 0) return Error(f.path_string() + ": shorter than the torrent says");
         done += static_cast<size_t>(r);
+        if (cached && done < n) return total + done;  // a short read: the cache ends here
       }
     }
     out += n;
     offset += n;
-    length -= n;
+    total += n;
     ++i;
   }
+  return total;
+}
+
+Status Torrent::read(uint64_t offset, char* out, size_t length) const {
+  auto r = read_from(offset, out, length, false);
+  if (!r) return r.error();
   return Ok{};
+}
+
+Result<size_t> Torrent::read_cached(uint64_t offset, char* out, size_t length) const {
+  return read_from(offset, out, length, true);
 }
 
 Result<Published> Catalog::entry_of(const Metainfo& meta, const std::string& data_path,
@@ -113,6 +204,9 @@ size_t Catalog::load() {
     if (const auto* s = d->find("published"); s != nullptr && s->is_int()) {
       p.published = s->as_int();
     }
+    if (const auto* s = d->find("files"); s != nullptr && s->is_list()) {
+      p.stamped = !s->as_list().empty();
+    }
     if (const auto* s = d->find("v2");
         s != nullptr && s->is_string() && s->as_string().size() == 20) {
       p.alt = InfoHash::from(s->as_string());
@@ -131,16 +225,28 @@ size_t Catalog::load() {
 
 Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Metainfo& meta,
                                       const std::string& data_path, bool in_place, int64_t now,
-                                      bool& added) {
+                                      bool& added, std::vector<FileStamp> stamps, bool ready) {
   auto p = entry_of(meta, data_path, in_place, now);
   if (!p) return p.error();
   if (auto it = by_key_.find(p->key); it != by_key_.end()) {
     added = false;
-    return &it->second;
+    Published& e = it->second;
+    if (!stamps.empty() && e.in_place && in_place &&
+        (!e.problem.empty() || e.data_path == data_path)) {
+      e.data_path = data_path;
+      e.in_place = in_place;
+      e.stamped = true;
+      e.problem.clear();
+      write_row(e, stamps);
+      open_.erase(e.key);  // peers from now on get the files as verified now
+    }
+    return &e;
   }
   added = true;
+  p->stamped = !stamps.empty();
+  p->ready = ready;
   store_.put("metainfo", key_bytes(p->key), torrent_bytes);
-  store_.put("torrents", key_bytes(p->key), index_row(*p));
+  write_row(*p, stamps);
   if (p->alt) alias_[*p->alt] = p->key;
   auto [it, _] = by_key_.emplace(p->key, std::move(*p));
   return &it->second;
@@ -156,6 +262,41 @@ bool Catalog::remove(const InfoHash& key) {
   open_.erase(key);
   by_key_.erase(it);
   return true;
+}
+
+void Catalog::set_ready(const InfoHash& key) {
+  if (auto it = by_key_.find(key); it != by_key_.end()) it->second.ready = true;
+}
+
+void Catalog::set_problem(const InfoHash& key, std::string problem) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  it->second.problem = std::move(problem);
+  if (!it->second.problem.empty()) open_.erase(key);
+}
+
+std::vector<const Published*> Catalog::select(const std::string& text, size_t max) const {
+  std::vector<const Published*> out;
+  const bool hex = text.size() >= 4 && text.size() <= 40 &&
+                   text.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  std::string lower = text;
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto matches_prefix = [&lower](const InfoHash& h) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (size_t i = 0; i < lower.size(); ++i) {
+      const uint8_t b = static_cast<uint8_t>(h.view()[i / 2]);
+      if (kDigits[i % 2 == 0 ? b >> 4 : b & 15] != lower[i]) return false;
+    }
+    return true;
+  };
+  for (const auto& [k, p] : by_key_) {
+    if (out.size() >= max) break;
+    if (p.name == text || (hex && (matches_prefix(p.key) || (p.alt && matches_prefix(*p.alt))))) {
+      out.push_back(&p);
+    }
+  }
+  return out;
 }
 
 const Published* Catalog::find(const InfoHash& h) const {
@@ -177,20 +318,36 @@ std::vector<const Published*> Catalog::list() const {
   return out;
 }
 
+std::vector<InfoHash> Catalog::stamped_keys() const {
+  std::vector<InfoHash> out;
+  for (const auto& [k, p] : by_key_) {
+    if (p.stamped) out.push_back(k);
+  }
+  return out;
+}
+
 std::optional<std::string> Catalog::torrent_bytes(const InfoHash& key) const {
   return store_.get("metainfo", key_bytes(key));
 }
 
 std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& why) {
-  if (auto it = open_.find(key); it != open_.end()) {
-    if (auto t = it->second.lock()) return t;
-  }
   auto pit = by_key_.find(key);
   if (pit == by_key_.end()) {
     why = "not published";
     return nullptr;
   }
   Published& p = pit->second;
+  if (!p.ready) {
+    why = "its data is being put in place";
+    return nullptr;
+  }
+  if (!p.problem.empty()) {  // stays until published again or verified (set_problem)
+    why = p.problem;
+    return nullptr;
+  }
+  if (auto it = open_.find(key); it != open_.end()) {
+    if (auto t = it->second.lock()) return t;
+  }
   auto bytes = torrent_bytes(key);
   if (!bytes) {
     why = "its metainfo is missing from the store";
@@ -205,24 +362,80 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
   t->key = key;
   t->meta = std::move(*meta);
   t->fds.assign(t->meta.files.size(), -1);
+  const std::vector<FileStamp> recorded = p.stamped ? stamps(key) : std::vector<FileStamp>{};
+  auto fail = [&](std::string reason) {
+    why = std::move(reason);
+    p.problem = why;
+    open_.erase(key);
+    return nullptr;
+  };
   for (size_t i = 0; i < t->meta.files.size(); ++i) {
     const FileEntry& f = t->meta.files[i];
     if (f.is_pad() || f.length == 0) continue;
-    const std::string path = t->meta.multi_file ? p.data_path + "/" + f.path_string() : p.data_path;
+    const std::string path = file_path(t->meta, p.data_path, f);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(path + ": " + std::strerror(errno));
+    t->fds[i] = fd;  // closed with t
     struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != f.length) {
-      why = path + (fd < 0 ? std::string(": ") + std::strerror(errno)
-                           : ": its size changed since it was published");
-      if (fd >= 0) ::close(fd);
-      p.problem = why;
-      return nullptr;
+    if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
+    FileStamp now{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
+    const size_t k = t->stamps.size();
+    if (p.stamped) {
+      if (k >= recorded.size() || recorded[k].path != path) {
+        return fail(path + ": not among the files recorded when it was published");
+      }
+      if (std::string d = differs(recorded[k], st); !d.empty()) return fail(d);
     }
-    t->fds[i] = fd;
+    if (now.size != f.length) return fail(path + ": its size changed since it was published");
+    t->stamps.push_back(std::move(now));
+  }
+  if (p.stamped && t->stamps.size() != recorded.size()) {
+    return fail(p.data_path + ": the files differ from those recorded when it was published");
+  }
+  if (!p.stamped) {
+    // A row from before stamps were recorded (format 1): the files are stamped as they are now.
+    p.stamped = !t->stamps.empty();
+    write_row(p, t->stamps);
   }
   p.problem.clear();
   open_[key] = t;
   return t;
+}
+
+void Catalog::verified(const InfoHash& key, const std::vector<FileStamp>& stamps) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  Published& p = it->second;
+  p.problem.clear();
+  if (!stamps.empty()) {
+    p.stamped = true;
+    write_row(p, stamps);
+    open_.erase(key);  // peers from now on get the files as verified now
+  }
+}
+
+std::vector<FileStamp> Catalog::stamps(const InfoHash& key) const {
+  std::vector<FileStamp> out;
+  auto pit = by_key_.find(key);
+  auto row = store_.get("torrents", key_bytes(key));
+  if (pit == by_key_.end() || !row) return out;
+  auto d = bencode::decode(*row);
+  const bencode::Value* files = d ? d->find("files") : nullptr;
+  if (files == nullptr || !files->is_list()) return out;
+  for (const bencode::Value& v : files->as_list()) {
+    if (!v.is_list() || v.as_list().size() != 3) return {};
+    const auto& l = v.as_list();
+    if (!l[0].is_string() || !l[1].is_int() || !l[2].is_int()) return {};
+    const std::string& rel = l[0].as_string();
+    const std::string& data = pit->second.data_path;
+    out.push_back({rel.empty() ? data : data + "/" + rel, static_cast<uint64_t>(l[1].as_int()),
+                   l[2].as_int()});
+  }
+  return out;
+}
+
+void Catalog::write_row(const Published& p, const std::vector<FileStamp>& stamps) {
+  store_.put("torrents", key_bytes(p.key), index_row(p, stamps));
 }
 
 void Catalog::count_upload(const InfoHash& key, uint64_t bytes) {

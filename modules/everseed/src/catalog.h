@@ -3,6 +3,11 @@
 // Idle torrents cost only their index entry (DESIGN.md, "Every torrent, forever"): the
 // metainfo is parsed when a peer asks for the torrent (open()) and dropped with its last peer.
 //
+// The data was checked against the torrent's hashes when it was published; each file's size and
+// modification time then (its stamp) are in the row, and a file whose stamp differs now, or that
+// is gone, is not served: open() refuses it and set_problem() (from the background checks of
+// data_check.h) stops it, with the reason shown to the operator.
+//
 // Thread-safety: loop thread only; a Torrent handed out by open() is immutable and may be read
 // from worker threads.
 #pragma once
@@ -34,18 +39,46 @@ struct Published {
   uint64_t uploaded = 0;  // bytes sent to peers, all time
   bool in_place = false;  // seeded from the publisher's path, not the content store
   std::string problem;    // why it is not served (a changed file), empty when it is
+  bool stamped = false;   // its row records its files' stamps
+  bool ready = true;      // false while its data is moved into place (publishing)
   bool counter_dirty = false;
 };
+
+// A file as it was when its data was verified. Stamps are recorded for the real, non-empty
+// files of a torrent, in the torrent's file order.
+struct FileStamp {
+  std::string path;  // on disk
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+
+// Stats one file, or the files of `meta` at `data_path`. Blocking: worker threads. Errors name
+// the file.
+Result<FileStamp> stamp_file(const std::string& path);
+Result<std::vector<FileStamp>> stamp_files(const Metainfo& meta, const std::string& data_path);
+// Whether the files are still as stamped: an error naming the first one that is gone or
+// changed. Blocking: worker threads.
+Status check_stamps(const std::vector<FileStamp>& stamps);
 
 // A torrent opened for serving: its metainfo and its files, open for reading.
 struct Torrent {
   InfoHash key;
   Metainfo meta;
   std::vector<int> fds;  // per meta.files entry; -1 for padding and empty files
+  std::vector<FileStamp> stamps;
   ~Torrent();
-  // Reads `length` bytes of the torrent's byte stream at `offset` (padding reads as zeros).
+  // Reads `length` bytes of the torrent's byte stream at `offset` (padding reads as zeros: a
+  // hybrid's padding files, and the implied padding after each file of a v2 torrent).
   // Blocking: worker threads only. Fails when a file is shorter than the torrent says.
   Status read(uint64_t offset, char* out, size_t length) const;
+  // The same for the bytes the page cache holds, without waiting for the disk: returns how
+  // many bytes from `offset` were read (fewer than `length`, down to 0, where the cache ends;
+  // read() finds out whether the file is shorter). Any thread, also the loop thread.
+  Result<size_t> read_cached(uint64_t offset, char* out, size_t length) const;
+
+ private:
+  Result<size_t> read_from(uint64_t offset, char* out, size_t length, bool cached) const;
 };
 
 class Catalog {
@@ -54,20 +87,42 @@ class Catalog {
 
   // Reads the index from the store (start-up). Rows that do not parse are skipped and counted.
   size_t load();
-  // Records a torrent whose data was verified. Idempotent: the same torrent again returns the
-  // existing entry and `added` false.
+  // Records a torrent whose data was verified, with its files' stamps taken around the
+  // verification. Idempotent: the same torrent again returns the existing entry and `added`
+  // false; if both are in place and the entry is stopped by a problem, or the data is at the
+  // same place, it takes the new path and stamps (the data was verified again) and is served
+  // again. `ready` false: its data is not in place yet (set_ready()).
   Result<const Published*> add(const std::string& torrent_bytes, const Metainfo& meta,
                                const std::string& data_path, bool in_place, int64_t now,
-                               bool& added);
+                               bool& added, std::vector<FileStamp> stamps = {}, bool ready = true);
   bool remove(const InfoHash& key);
+  // Marks a torrent added with its data not yet in place as servable.
+  void set_ready(const InfoHash& key);
+  // The torrents `text` names: a full or a prefix (4+ digits) of a hex info-hash (v1 or
+  // truncated v2), or an exact name. At most `max` are returned.
+  [[nodiscard]] std::vector<const Published*> select(const std::string& text,
+                                                     size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
   [[nodiscard]] std::vector<const Published*> list() const;
+  // The keys of the torrents whose rows record stamps, in no order.
+  [[nodiscard]] std::vector<InfoHash> stamped_keys() const;
   [[nodiscard]] std::optional<std::string> torrent_bytes(const InfoHash& key) const;
 
   // The torrent ready for serving, shared by every connection to it; nullptr with `why` when
   // it cannot be opened (its files are gone or changed).
+  // Opening checks each file against its stamp (rows without stamps, from before they were
+  // recorded or of content-store data, get them now). A failure sets the torrent's problem.
+  // A torrent with a problem, or not ready, is refused.
   std::shared_ptr<const Torrent> open(const InfoHash& key, std::string& why);
+  // Stops serving a torrent: `why` is shown as its problem until it is published again or a
+  // verify finds its data right (set_problem(key, "")).
+  void set_problem(const InfoHash& key, std::string why);
+  // A verify found the data right: the torrent is served again, its files stamped as `stamps`
+  // (taken around the verify; kept as they were when empty).
+  void verified(const InfoHash& key, const std::vector<FileStamp>& stamps);
+  // The recorded stamps of a torrent (empty when none are).
+  [[nodiscard]] std::vector<FileStamp> stamps(const InfoHash& key) const;
   void count_upload(const InfoHash& key, uint64_t bytes);
   // Writes the upload counters that changed (called on a timer and at stop).
   void flush_counters();
@@ -75,6 +130,7 @@ class Catalog {
  private:
   static Result<Published> entry_of(const Metainfo& meta, const std::string& data_path,
                                     bool in_place, int64_t now);
+  void write_row(const Published& p, const std::vector<FileStamp>& stamps);
   daemon::Store& store_;
   std::unordered_map<InfoHash, Published, tracker::Id20Hash> by_key_;
   std::unordered_map<InfoHash, InfoHash, tracker::Id20Hash> alias_;  // alt -> key

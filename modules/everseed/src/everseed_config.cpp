@@ -24,6 +24,7 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
   using S = EverseedSection;
   using daemon::bool_field;
   using daemon::int_field;
+  using daemon::size_field;
   using daemon::string_list_field;
   static const daemon::FieldTable<S> t = {
       string_list_field<S>("listen", &S::listen, false,
@@ -45,9 +46,26 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
       int_field<S>("idle_timeout", &S::idle_timeout, 10, 3600, true,
                    "Seconds without any message from a peer before it is dropped"),
       int_field<S>("reads_in_flight", &S::reads_in_flight, 1, 256, true,
-                   "Disk reads running at once for one peer"),
+                   "Worker-thread disk reads at once for one peer (batches of blocks the "
+                   "page cache does not hold)"),
       int_field<S>("send_buffer", &S::send_buffer, 64 * 1024, 64 << 20, true,
-                   "Bytes queued for one peer before more of its requests are read"),
+                   "Bytes queued or being read for one peer before more of its requests are "
+                   "read"),
+      int_field<S>("upload_slots", &S::upload_slots, 1, 10'000, true,
+                   "Peers of one torrent downloading at once, taking turns (besides the "
+                   "optimistic slot)"),
+      int_field<S>("unchoke_interval", &S::unchoke_interval, 1, 3600, true,
+                   "Seconds between turns: peers that waited get the slots held longest"),
+      int_field<S>("optimistic_unchoke_interval", &S::optimistic_unchoke_interval, 0, 3600, true,
+                   "Seconds before one torrent's optimistic slot moves to the next waiting peer "
+                   "(0: no optimistic slot)"),
+      size_field<S>("max_upload_rate", &S::max_upload_rate, 0, uint64_t{1} << 40, true,
+                    "Upload rate of all torrents together, bytes per second (0: unlimited)"),
+      size_field<S>("max_upload_rate_per_torrent", &S::max_upload_rate_per_torrent, 0,
+                    uint64_t{1} << 40, true,
+                    "Upload rate of each torrent, bytes per second (0: unlimited)"),
+      int_field<S>("check_interval", &S::check_interval, 1, 3600, true,
+                   "Seconds between checks that the files of a torrent being served are unchanged"),
       bool_field<S>("announce", &S::announce, true,
                     "Announce published torrents as a seed to the other trackers they name"),
       int_field<S>("announce_concurrency", &S::announce_concurrency, 1, 1000, true,

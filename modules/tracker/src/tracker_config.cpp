@@ -24,6 +24,12 @@ std::string check_hash(const std::string& s) {
   }
   return {};
 }
+std::string check_tracker_url(const std::string& s) {
+  if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0 && s.rfind("udp://", 0) != 0) {
+    return "expected an http://, https:// or udp:// URL";
+  }
+  return {};
+}
 std::string check_ip(const std::string& s) {
   Endpoint e;
   return Endpoint::parse_ip(s, e) ? "" : "expected an IPv4 or IPv6 address";
@@ -66,6 +72,12 @@ const daemon::FieldTable<TrackerSection>& tracker_table() {
                     "Answer a scrape without info_hash with every swarm"),
       bool_field<S>("allow_ip_param", &S::allow_ip_param, true,
                     "Honour the ip/ipv4/ipv6 announce parameters (else the connection's address)"),
+      string_list_field<S>(
+          "public_urls", &S::public_urls, true,
+          "Announce URLs of this tracker written into torrents published here (HTTP and UDP, one "
+          "BEP 12 tier); empty: http://ADDR:PORT/announce and udp://ADDR:PORT/announce for each "
+          "listen address, the host name for wildcard ones",
+          check_tracker_url),
       string_list_field<S>("trusted_proxies", &S::trusted_proxies, true,
                            "Addresses whose X-Forwarded-For / X-Real-IP headers are believed",
                            check_ip),

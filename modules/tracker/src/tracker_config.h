@@ -13,6 +13,9 @@ namespace evert::tracker {
 struct TrackerSection {
   std::vector<std::string> http_listen = {"0.0.0.0:6969", "[::]:6969"};
   std::vector<std::string> udp_listen = {"0.0.0.0:6969", "[::]:6969"};
+  // The announce URLs this tracker is reached at, put into torrents published here; empty:
+  // derived from the listen addresses (see announce_urls()).
+  std::vector<std::string> public_urls;
   std::string mode = "whitelist";
   std::vector<std::string> whitelist;  // hex info-hashes tracked besides published torrents
   int interval = 1800;

@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <sodium.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -599,6 +600,37 @@ std::vector<TrackerModule::Listener> TrackerModule::listeners() const {
     for (const Endpoint& e : impl_->udp->addresses())
       out.push_back({true, e});
   }
+  return out;
+}
+
+std::vector<std::string> TrackerModule::announce_urls() const {
+  const Impl& m = *impl_;
+  if (!m.cfg.public_urls.empty() || !m.http) return m.cfg.public_urls;
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& scheme, const std::vector<std::string>& listen,
+                    const std::vector<uint16_t>& ports) {
+    for (size_t i = 0; i < listen.size(); ++i) {
+      sockaddr_storage ss{};
+      unsigned len = 0;
+      std::string why;
+      if (!parse_listen(listen[i], ss, len, why)) continue;
+      Endpoint e = endpoint_of(ss);
+      if (e.port == 0 && i < ports.size()) e.port = ports[i];
+      std::string host;
+      if (e.ip == Endpoint{}.ip) {
+        char name[256] = {};
+        if (gethostname(name, sizeof name - 1) != 0) continue;
+        host = name;
+      } else {
+        host = e.to_string();
+        host = host.substr(0, host.rfind(':'));  // "1.2.3.4:80" / "[::1]:80" without the port
+      }
+      const std::string url = scheme + "://" + host + ":" + std::to_string(e.port) + "/announce";
+      if (std::find(out.begin(), out.end(), url) == out.end()) out.push_back(url);
+    }
+  };
+  add("http", m.cfg.http_listen, m.http->ports());
+  if (m.udp) add("udp", m.cfg.udp_listen, m.udp->ports());
   return out;
 }
 

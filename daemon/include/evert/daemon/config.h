@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "evert/result.h"
+#include "evert/units.h"
 
 namespace evert::daemon {
 
@@ -102,6 +103,31 @@ Field<S> int_field(std::string key, int S::*member, int lo, int hi, bool reloada
             return {};
           },
           [=](const S& s) { return std::to_string(s.*member); }};
+}
+
+// A byte size: 1048576, 512K, 64M (units.h); printed with the largest suffix that is exact.
+template <class S>
+Field<S> size_field(std::string key, uint64_t S::*member, uint64_t lo, uint64_t hi, bool reloadable,
+                    std::string help) {
+  return {std::move(key), std::move(help), reloadable,
+          [=](const YAML::Node& n, S& s) -> std::string {
+            if (!n.IsScalar()) return "expected a size such as 1048576, 512K or 64M";
+            auto v = parse_size(n.Scalar());
+            if (!v)
+              return "expected a size such as 1048576, 512K or 64M (got '" + n.Scalar() + "')";
+            if (*v < lo || *v > hi) {
+              return "must be from " + format_size(lo) + " to " + format_size(hi);
+            }
+            s.*member = *v;
+            return {};
+          },
+          [=](const S& s) {
+            const uint64_t v = s.*member;
+            if (v == 0) return std::string("0");
+            if (v % (1 << 20) == 0) return std::to_string(v >> 20) + "M";
+            if (v % (1 << 10) == 0) return std::to_string(v >> 10) + "K";
+            return std::to_string(v);
+          }};
 }
 
 // Quotes a string for YAML output.

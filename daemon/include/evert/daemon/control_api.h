@@ -46,6 +46,12 @@ struct ApiResponse {
 
 using ApiHandler = std::function<ApiResponse(const ApiRequest&)>;
 
+// Binds a Unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) at `path` with `mode` and `group`
+// (empty: unchanged) set before anyone can connect, and listens. A stale socket file is
+// replaced; a live one (another evertd) is an error. Returns the non-blocking fd.
+Result<int> bind_unix_socket(const std::string& path, uint32_t mode, const std::string& group,
+                             int type);
+
 // The raw (undecoded) value of `key` in a query string, or empty.
 std::string query_param(const std::string& query, const std::string& key);
 

@@ -13,6 +13,7 @@
 #include "evert/daemon/config.h"
 #include "evert/daemon/control_api.h"
 #include "evert/daemon/event_loop.h"
+#include "evert/daemon/fd_api.h"
 #include "evert/daemon/module.h"
 #include "evert/daemon/store.h"
 #include "evert/daemon/systemd.h"
@@ -66,6 +67,7 @@ class Daemon {
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<Store> store_;
   ControlApi api_{loop_};
+  FdApi fd_api_{loop_};
   std::vector<Running> modules_;
   std::vector<std::unique_ptr<ModuleContext>> contexts_;
   std::map<std::string, int> inherited_fds_;

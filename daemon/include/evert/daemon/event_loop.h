@@ -48,6 +48,9 @@ class FdWatcher {
   FdWatcher& operator=(const FdWatcher&) = delete;
   // Stops watching (before the fd is closed), also from inside its own callback.
   void stop();
+  // Watches again after stop(); does nothing when already watching. Also from inside its own
+  // callback, which a watcher must not be destroyed in: stop it and start it again instead.
+  void start();
 
  private:
   static void fire(int, short what, void* self);

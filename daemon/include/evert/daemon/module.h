@@ -15,6 +15,7 @@
 #include "evert/daemon/config.h"
 #include "evert/daemon/control_api.h"
 #include "evert/daemon/event_loop.h"
+#include "evert/daemon/fd_api.h"
 #include "evert/daemon/store.h"
 #include "evert/daemon/worker_pool.h"
 #include "evert/result.h"
@@ -36,6 +37,11 @@ struct ModuleContext {
   std::function<class Module*(const std::string& name)> module = [](const std::string&) {
     return static_cast<class Module*>(nullptr);
   };
+  // Registers an operation on the descriptor socket (fd_api.h): requests that hand evertd
+  // files opened by the client.
+  std::function<void(const std::string& op, FdHandler)> fd_route = [](const std::string&,
+                                                                      FdHandler) {};
+  std::string state_dir;  // daemon.state_dir: the store, and the content store below it
 };
 
 class Module {

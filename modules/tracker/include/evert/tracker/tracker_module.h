@@ -32,6 +32,9 @@ class TrackerModule : public daemon::Module {
     Endpoint address;
   };
   [[nodiscard]] std::vector<Listener> listeners() const;
+  // The announce URLs of this tracker for new torrents: tracker.public_urls, or derived from
+  // the listeners (a wildcard address becomes the host name). Empty before start.
+  [[nodiscard]] std::vector<std::string> announce_urls() const;
 
   // The registry entry (builtin_modules.cpp).
   static daemon::ModuleInfo info();

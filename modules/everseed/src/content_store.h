@@ -1,0 +1,68 @@
+// The content store: published data lives in state_dir/content/<hex key>/<name>[/<path>], the
+// same layout as the web seed's URLs (DESIGN.md), read-only once published.
+//
+// A publish copies the files evertctl handed over (open descriptors) into a fresh folder
+// `.incoming-<job>` (reflink where the filesystem can, else copy_file_range, else read/write:
+// one pass over the source), then hashes the copy, so the hashes are always those of the bytes
+// the daemon keeps, whatever the publisher does to the original meanwhile. When hashed, the
+// folder becomes `.staged-<hex>` (read-only, synced); after the torrent's row is committed to
+// the store it is renamed to `<hex>`, the commit point being the store's commit. At start-up,
+// `.incoming-*` folders are removed (publishes interrupted before they were acknowledged), and
+// `.staged-<hex>` folders are finished when the store has the torrent and removed when not.
+//
+// Thread-safety: the copying and removing functions block and run on worker threads; they touch
+// only the folders they are given.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "evert/file_list.h"
+#include "evert/result.h"
+#include "evert/unique_fd.h"
+
+namespace evert::everseed {
+
+// A file handed over by a publisher.
+struct IncomingFile {
+  std::vector<std::string> path;  // components below the torrent's folder; empty: single file
+  uint64_t size = 0;              // as the publisher saw it; checked
+  bool executable = false;
+  UniqueFd fd;
+};
+
+class ContentStore {
+ public:
+  explicit ContentStore(std::string dir) : dir_(std::move(dir)) {}
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  // Creates the folder; cleans up after interrupted publishes (see above). `published(hex)`
+  // says whether the store has the torrent. Returns what it did, for the log.
+  Result<std::vector<std::string>> prepare(
+      const std::function<bool(const std::string&)>& published);
+
+  [[nodiscard]] std::string incoming_dir(uint64_t job) const;
+  [[nodiscard]] std::string staged_dir(const std::string& hex) const;
+  [[nodiscard]] std::string final_dir(const std::string& hex) const;
+
+  // Blocking. Copies `files` into `into`/`name`[/path], checking each source is a regular file
+  // of the announced size, that the disk has room, and `cancel` between chunks. Returns the
+  // copied files as a ScanResult to hash. On failure `into` is removed.
+  static Result<ScanResult> copy_in(const std::string& name, std::vector<IncomingFile>& files,
+                                    const std::string& into, std::atomic<uint64_t>& done,
+                                    const std::atomic<bool>& cancel);
+  // Blocking. Makes `from` read-only (files 0444, folders 0555), syncs it and renames it `to`.
+  static Status seal(const std::string& from, const std::string& to);
+  // Blocking. Renames and syncs the parent folder.
+  static Status rename_synced(const std::string& from, const std::string& to);
+  // Blocking. Removes a tree, read-only parts included. Missing is fine.
+  static Status remove_tree(const std::string& path);
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace evert::everseed

@@ -1,0 +1,64 @@
+#include "data_check.h"
+
+#include <utility>
+
+namespace evert::everseed {
+
+using Problems = std::vector<std::pair<InfoHash, std::string>>;
+
+DataCheck::DataCheck(daemon::EventLoop& loop, daemon::WorkerPool& workers, Catalog& catalog,
+                     OnProblem on_problem)
+    : loop_(loop), workers_(workers), catalog_(catalog), on_problem_(std::move(on_problem)) {}
+
+DataCheck::~DataCheck() {
+  *alive_ = false;
+}
+
+void DataCheck::check_all() {
+  pending_ = catalog_.stamped_keys();
+  next_batch();
+}
+
+void DataCheck::next_batch() {
+  if (batch_running_) return;
+  // The stamps are read on the loop (the store is the loop's), the files stat'ed on a worker.
+  std::vector<std::pair<InfoHash, std::vector<FileStamp>>> batch;
+  while (batch.size() < kBatch && !pending_.empty()) {
+    const InfoHash key = pending_.back();
+    pending_.pop_back();
+    if (auto stamps = catalog_.stamps(key); !stamps.empty()) {
+      batch.emplace_back(key, std::move(stamps));
+    }
+  }
+  if (batch.empty()) return;
+  batch_running_ = true;
+  workers_.submit(
+      [this, &loop = loop_, alive = std::weak_ptr<bool>(alive_), batch = std::move(batch)] {
+        Problems problems;
+        for (const auto& [key, stamps] : batch) {
+          if (Status s = check_stamps(stamps); !s) problems.emplace_back(key, s.error().message);
+        }
+        loop.post([this, alive, problems = std::move(problems)] {
+          if (alive.expired()) return;
+          batch_running_ = false;
+          for (const auto& [key, why] : problems)
+            on_problem_(key, why);
+          next_batch();
+        });
+      });
+}
+
+void DataCheck::check(const InfoHash& key, std::vector<FileStamp> stamps) {
+  if (stamps.empty() || !running_.insert(key).second) return;
+  workers_.submit(
+      [this, &loop = loop_, alive = std::weak_ptr<bool>(alive_), key, stamps = std::move(stamps)] {
+        Status s = check_stamps(stamps);
+        loop.post([this, alive, key, s = std::move(s)] {
+          if (alive.expired()) return;
+          running_.erase(key);
+          if (!s) on_problem_(key, s.error().message);
+        });
+      });
+}
+
+}  // namespace evert::everseed

@@ -1,0 +1,105 @@
+// Publishing: from files (handed over as descriptors, copied into the content store), from a
+// path the daemon reads in place, or from an existing .torrent and its data; then verifying,
+// listing and unpublishing. One implementation for every front end: the control API and the
+// descriptor socket here, the web module later (DESIGN.md).
+//
+// Every publish is a job on the worker pool (copy, hash, commit) with progress the client polls
+// (GET /v1/job) and can cancel (DELETE /v1/job). A publish is acknowledged (job "done") only
+// after the store committed it; one cancelled or interrupted before leaves nothing behind.
+//
+// Thread-safety: loop thread only; jobs hand their results back with EventLoop::post().
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+#include "content_store.h"
+#include "evert/create.h"
+#include "evert/daemon/module.h"
+
+namespace evert::everseed {
+
+// Torrent options from a request's "options" object (docs/control-api.md); errors name the key.
+Result<CreateOptions> create_options_from_json(const nlohmann::json& options);
+
+class Publisher {
+ public:
+  struct Hooks {
+    std::function<void(const Published&, bool seeded)> seeded;  // tell the tracker
+    std::function<nlohmann::json(const Published&)> describe;   // a torrent for the API
+    std::function<std::vector<std::string>()> own_trackers;     // this daemon's announce URLs
+    std::function<void(const InfoHash&)> drop_peers;            // stop serving a torrent
+    // A torrent committed (published, or published again), and one unpublished: the announcer
+    // lists it on the other trackers of its announce list, or tells them it is gone.
+    std::function<void(const Published&, const Metainfo&)> published;
+    std::function<void(const InfoHash&)> unpublished;
+  };
+
+  Publisher(daemon::ModuleContext& ctx, Catalog& catalog, Hooks hooks);
+  ~Publisher();
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  // Prepares the content store (cleanup after a crash) and registers the routes.
+  Status start();
+  // Cancels running jobs.
+  void stop();
+
+  // The front ends. Each returns the job id, or an error response.
+  struct Accepted {
+    uint64_t job = 0;
+    std::optional<daemon::ApiResponse> error;
+  };
+  Accepted publish_files(std::string name, std::vector<IncomingFile> files, CreateOptions options,
+                         std::string torrent_bytes);
+  Accepted publish_path(const std::string& path, CreateOptions options);
+  Accepted publish_existing(std::string torrent_bytes, const std::string& data_path);
+
+  [[nodiscard]] const ContentStore& content() const { return content_; }
+
+ private:
+  struct Job;
+  std::shared_ptr<Job> new_job(const std::string& what, uint64_t total);
+  void finish(const std::shared_ptr<Job>& job, const Result<const Published*>& outcome, bool added);
+  void fail(const std::shared_ptr<Job>& job, const Error& e);
+  // Blocking (worker threads): removes a folder of the content store, logging a failure.
+  void discard(const std::string& dir) const;
+  // On the loop: records a hashed torrent; `staged` is the content-store folder to move into
+  // place after the commit (empty for in-place data), `stamps` its in-place files as hashed.
+  void commit(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedTorrent> created,
+              std::string data_path, bool in_place, std::string staged,
+              std::vector<FileStamp> stamps = {});
+  // On the loop: publishes in-place data that was hashed (commit()), unless the same torrent is
+  // already served from elsewhere.
+  void commit_in_place(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedTorrent> created,
+                       const std::string& path, std::vector<FileStamp> stamps);
+  CreateOptions with_own_trackers(CreateOptions o) const;
+  // The torrents `text` names, or an error response (none, or several).
+  std::optional<daemon::ApiResponse> select_one(const std::string& text,
+                                                const Published*& out) const;
+
+  daemon::ApiResponse route_publish(const daemon::ApiRequest& r);
+  daemon::ApiResponse route_fds_publish(daemon::FdRequest& r);
+  daemon::ApiResponse route_job(const daemon::ApiRequest& r) const;
+  daemon::ApiResponse route_cancel(const daemon::ApiRequest& r);
+  daemon::ApiResponse route_torrents(const daemon::ApiRequest& r) const;
+  daemon::ApiResponse route_torrent(const daemon::ApiRequest& r) const;
+  daemon::ApiResponse route_unpublish(const daemon::ApiRequest& r);
+  daemon::ApiResponse route_verify(const daemon::ApiRequest& r);
+
+  daemon::ModuleContext& ctx_;
+  Catalog& catalog_;
+  Hooks hooks_;
+  ContentStore content_;
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_;
+  uint64_t next_job_ = 1;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted completions
+};
+
+}  // namespace evert::everseed
