@@ -475,6 +475,7 @@ int run_unpublish(const SelectArgs& a) {
               << " (--delete-data removes it)\n";
   }
   if (j->value("data_deleted", false)) std::cout << "  its data was deleted\n";
+  if (j->contains("warning")) std::cerr << "evertctl: " << j->value("warning", "") << "\n";
   return kExitOk;
 }
 

@@ -201,6 +201,11 @@ class PublishTest(everseed_test.EverseedTest):
         self.assertIn("no published torrent matches", r.stderr)
         out = self.ctl("unpublish", hashes[0], "--delete-data").stdout
         self.assertIn("Unpublished same.txt", out)
+        self.assertIn("its data was deleted", out)
+        self.assertNotIn(hashes[0], self.content())  # out of the way at once, removed after
+        deadline = time.time() + 10
+        while self.content() != [hashes[1]] and time.time() < deadline:
+            time.sleep(0.05)
         self.assertEqual(self.content(), [hashes[1]])
         self.assertEqual(self.ctl_json("show", "same.txt")["info_hash"], hashes[1])
 

@@ -105,5 +105,29 @@ TEST(ContentStore, PrepareRemovesInterruptedPublishesAndFinishesCommittedOnes) {
   EXPECT_TRUE(std::filesystem::exists(cs.final_dir(committed) + "/name"));
 }
 
+TEST(ContentStore, RetiredDataMovesAsideAtOnceAndStartUpFinishesItsRemoval) {
+  TempDir state;
+  ContentStore cs(state / "content");
+  ASSERT_TRUE(cs.prepare([](const std::string&) { return false; }));
+  const std::string hex(40, 'c');
+  std::filesystem::create_directories(cs.final_dir(hex) + "/name");
+  ::chmod(cs.final_dir(hex).c_str(), 0555);  // sealed, as published data is
+  auto gone = cs.retire(hex);
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_FALSE(std::filesystem::exists(cs.final_dir(hex)));
+  EXPECT_TRUE(std::filesystem::exists(*gone + "/name"));
+  // Nothing there: nothing to do.
+  auto none = cs.retire(hex);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  // Published again meanwhile: its fresh folder is not the one being removed.
+  std::filesystem::create_directories(cs.final_dir(hex) + "/name");
+  auto notes = cs.prepare([](const std::string&) { return true; });  // e.g. a crash first
+  ASSERT_TRUE(notes);
+  EXPECT_EQ(notes->size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(*gone));
+  EXPECT_TRUE(std::filesystem::exists(cs.final_dir(hex) + "/name"));
+}
+
 }  // namespace
 }  // namespace evert::everseed

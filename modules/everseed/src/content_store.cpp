@@ -98,6 +98,15 @@ std::string ContentStore::final_dir(const std::string& hex) const {
   return dir_ + "/" + hex;
 }
 
+Result<std::string> ContentStore::retire(const std::string& hex) {
+  const std::string to = dir_ + "/.deleting-" + hex + "-" + std::to_string(++retired_);
+  if (::rename(final_dir(hex).c_str(), to.c_str()) != 0) {
+    if (errno == ENOENT) return std::string();
+    return Error(final_dir(hex) + ": cannot remove it: " + std::strerror(errno));
+  }
+  return to;
+}
+
 Result<std::vector<std::string>> ContentStore::prepare(
     const std::function<bool(const std::string&)>& published) {
   std::error_code ec;
@@ -113,6 +122,9 @@ Result<std::vector<std::string>> ContentStore::prepare(
     if (name.rfind(".incoming-", 0) == 0) {
       if (auto s = remove_tree(p.string()); !s) return s.error();
       notes.push_back("removed " + name + " (a publish interrupted before it was acknowledged)");
+    } else if (name.rfind(".deleting-", 0) == 0) {
+      if (auto s = remove_tree(p.string()); !s) return s.error();
+      notes.push_back("removed " + name + " (the data of an unpublished torrent)");
     } else if (name.rfind(".staged-", 0) == 0) {
       const std::string hex = name.substr(8);
       if (published(hex) && !fs::exists(final_dir(hex))) {

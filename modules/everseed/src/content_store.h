@@ -9,6 +9,8 @@
 // the store it is renamed to `<hex>`, the commit point being the store's commit. At start-up,
 // `.incoming-*` folders are removed (publishes interrupted before they were acknowledged), and
 // `.staged-<hex>` folders are finished when the store has the torrent and removed when not.
+// Deleting a torrent's data renames its folder `.deleting-<hex>-<n>` at once (the same torrent
+// published again gets a fresh folder) and removes it on a worker; start-up finishes that too.
 //
 // Thread-safety: the copying and removing functions block and run on worker threads; they touch
 // only the folders they are given.
@@ -47,6 +49,9 @@ class ContentStore {
   [[nodiscard]] std::string incoming_dir(uint64_t job) const;
   [[nodiscard]] std::string staged_dir(const std::string& hex) const;
   [[nodiscard]] std::string final_dir(const std::string& hex) const;
+  // Takes a published torrent's folder out of the way (a rename; missing is fine) and returns
+  // where it went, for remove_tree() on a worker; empty when there was nothing to remove.
+  Result<std::string> retire(const std::string& hex);
 
   // Blocking. Copies `files` into `into`/`name`[/path], checking each source is a regular file
   // of the announced size, that the disk has room, and `cancel` between chunks. Returns the
@@ -63,6 +68,7 @@ class ContentStore {
 
  private:
   std::string dir_;
+  uint64_t retired_ = 0;
 };
 
 }  // namespace evert::everseed

@@ -676,10 +676,21 @@ ApiResponse Publisher::route_unpublish(const ApiRequest& r) {
   if (!copy.in_place) {
     const std::string dir = content_.final_dir(to_hex(copy.key.view()));
     if (delete_data) {
-      ctx_.workers.submit([dir, log = ctx_.log] {
-        if (auto s = ContentStore::remove_tree(dir); !s) log->warn("{}", s.error().message);
-      });
-      res.body["data_deleted"] = true;
+      // Out of the way at once (the same torrent published again gets a fresh folder), removed
+      // in the background.
+      auto retired = content_.retire(to_hex(copy.key.view()));
+      if (!retired) {
+        ctx_.log->warn("{}", retired.error().message);
+        res.body["data_kept"] = dir;
+        res.body["warning"] = retired.error().message;
+      } else {
+        if (!retired->empty()) {
+          ctx_.workers.submit([gone = *retired, log = ctx_.log] {
+            if (auto s = ContentStore::remove_tree(gone); !s) log->warn("{}", s.error().message);
+          });
+        }
+        res.body["data_deleted"] = true;
+      }
     } else {
       res.body["data_kept"] = dir;
     }
