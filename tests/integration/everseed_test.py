@@ -749,6 +749,91 @@ everseed:
         self.assertIsNone(self.proc.poll())
         self.assertEqual(self.api("GET", "/v1/status")["modules"][1]["name"], "everseed")
 
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+
+    @everseed_config(handshake_timeout=2, send_buffer=262144, max_per_torrent=20)
+    def test_hostile_peers_are_bounded_in_number_and_memory(self):
+        """Half-open and truncated handshakes time out; a torrent takes max_per_torrent peers;
+        peers that flood requests and never read cost at most their send_buffer each."""
+        torrent, path, _ = self.make(32 << 20, "--v1")
+        ih = bytes.fromhex(self.publish(torrent, path)["torrent"]["info_hash"])
+        hs = b"\x13BitTorrent protocol" + bytes([0, 0, 0, 0, 0, 0x10, 0, 4]) + ih + b"-XX0000-"
+        base = self.rss()
+        socks = []
+
+        def connect(i, rcvbuf=None):
+            s = socket.socket()
+            if rcvbuf:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            s.bind((f"127.0.0.{2 + i // 8}", 0))  # max_per_address is 8
+            s.settimeout(10)
+            s.connect((ADDR, self.seed_port))
+            socks.append(s)
+            return s
+
+        try:
+            # Half-open (nothing sent) and truncated handshakes: closed after handshake_timeout.
+            idle = [connect(i) for i in range(24)]
+            for i, s in enumerate(idle):
+                if i % 2:
+                    s.sendall(hs[:30])
+            t0 = time.time()
+            for s in idle:
+                self.assertEqual(s.recv(100), b"")
+                s.close()
+            self.assertLess(time.time() - t0, 6)
+            # 25 handshakes: 20 are taken, the others closed after theirs.
+            peers, refused = [], 0
+            for i in range(25):
+                s = connect(i, rcvbuf=4096)
+                s.sendall(hs + os.urandom(12))
+                got = b""
+                while len(got) < 68:
+                    chunk = s.recv(68 - len(got))
+                    if not chunk:
+                        break
+                    got += chunk
+                if len(got) == 68:
+                    peers.append(s)
+                else:
+                    refused += 1
+                    s.close()
+            self.assertEqual((len(peers), refused), (20, 5))
+            self.assertGreaterEqual(self.module("everseed")["peers_refused"], 5)
+            # Every peer asks for the whole torrent (2,048 blocks: twice reqq) and never reads.
+            piece = json.loads(subprocess.run(
+                [EVERTCTL, "inspect", "--json", torrent], check=True, capture_output=True,
+                text=True, timeout=30).stdout)["piece_length"]
+            flood = struct.pack(">IB", 1, 2) + b"".join(
+                struct.pack(">IBIII", 13, 6, off // piece, off % piece, 16384)
+                for off in range(0, 32 << 20, 16384))
+            for s in peers:
+                s.setblocking(False)
+                try:
+                    s.send(flood)
+                except BlockingIOError:
+                    pass
+            time.sleep(3)
+            grown = self.rss() - base
+            # Without the bound this would be GiBs (20 peers x 32 MiB asked for).
+            bound = 20 * (262144 + 256 * 1024 + 64 * 1024) + (48 << 20)
+            self.assertLess(grown, bound, f"evertd grew {grown >> 20} MiB")
+            self.assertIsNone(self.proc.poll())
+        finally:
+            for s in socks:
+                s.close()
+        # Gone, they leave room: a new peer is taken and gets a block.
+        deadline = time.time() + 5
+        while self.module("everseed")["connections"] > 0 and time.time() < deadline:
+            time.sleep(0.05)
+        s = self.seed_socket(ih)
+        s.sendall(struct.pack(">IB", 1, 2) + struct.pack(">IBIII", 13, 6, 0, 0, 16384))
+        msgs = self.read_messages(s, lambda ms: any(i == 7 for i, _ in ms))
+        self.assertIn(7, [i for i, _ in msgs])
+        s.close()
+
     def published(self, size, version="--hybrid"):
         """A file of `size` random bytes, its torrent (announcing to this tracker), published."""
         torrent, path, digest = self.make(size, version)

@@ -37,6 +37,8 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
                    "Peer connections at most (more are refused)"),
       int_field<S>("max_per_address", &S::max_per_address, 1, 10'000, true,
                    "Peer connections from one address at most"),
+      int_field<S>("max_per_torrent", &S::max_per_torrent, 1, 1'000'000, true,
+                   "Peers of one torrent at most (more are refused after their handshake)"),
       int_field<S>("request_queue", &S::request_queue, 1, 10'000, true,
                    "Block requests queued per peer (announced as reqq); more are rejected"),
       int_field<S>("max_block", &S::max_block, 1024, 128 * 1024, true,

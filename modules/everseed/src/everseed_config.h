@@ -16,6 +16,7 @@ struct EverseedSection {
   std::vector<std::string> public_address;
   int max_connections = 4096;
   int max_per_address = 8;
+  int max_per_torrent = 500;  // peers of one torrent at once
   // Requests queued per peer (reqq); more are rejected. Deep enough for a downloader to keep
   // 16 MiB in flight: bench/seed measured 250 (4 MiB) as the limit on loopback, and over a
   // 100 ms path it caps one peer at 40 MiB/s. Only 12 bytes per queued request.

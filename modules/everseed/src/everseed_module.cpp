@@ -189,6 +189,7 @@ nlohmann::json EverseedModule::status() const {
     j["blocks_sent"] = c.blocks;
     j["disk_reads"] = c.disk_reads;
     j["peers_dropped"] = c.dropped;
+    j["peers_refused"] = c.refused;
     j["peers_unchoked"] = m.server->unchoked();
     j["peers_waiting_for_bandwidth"] = m.server->waiting_for_bandwidth();
     j["hash_requests_answered"] = c.hashes;

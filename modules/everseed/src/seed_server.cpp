@@ -289,6 +289,13 @@ bool SeedServer::on_handshake(Conn& c) {
     if (!p->problem.empty() && on_stopped_) on_stopped_(key);
     return false;
   }
+  if (auto sw = swarms_.find(p->key);
+      sw != swarms_.end() &&
+      sw->second->peers.size() >= static_cast<size_t>(options_.max_per_torrent)) {
+    ++counters_.refused;
+    close(c, "");  // not an error: the torrent has all the peers it takes
+    return false;
+  }
   c.handshaken = true;
   join_swarm(c);
   c.fast = h->fast();
