@@ -108,6 +108,21 @@ TEST(Catalog, StampsAreRecordedAndCheckedWhenOpened) {
   EXPECT_NE(gone.error().message.find("No such file"), std::string::npos);
 }
 
+TEST(Catalog, SelectsByNameWholeHashOrPrefix) {
+  Fixture f;
+  Catalog c(*f.store);
+  const Published* p = f.add(c);
+  ASSERT_NE(p, nullptr);
+  const std::string hex = to_hex(p->key.view());
+  EXPECT_EQ(c.select(hex), std::vector<const Published*>{p});
+  EXPECT_EQ(c.select(hex.substr(0, 6)), std::vector<const Published*>{p});
+  EXPECT_EQ(c.select("file.bin"), std::vector<const Published*>{p});
+  ASSERT_TRUE(p->alt.has_value());  // a hybrid: its truncated v2 hash selects it too
+  EXPECT_EQ(c.select(to_hex(p->alt->view())), std::vector<const Published*>{p});
+  EXPECT_TRUE(c.select(std::string(40, '0')).empty());
+  EXPECT_TRUE(c.select("abc").empty());  // under 4 digits: a name, and no torrent has it
+}
+
 TEST(Catalog, StampsSurviveARestart) {
   Fixture f;
   InfoHash key;

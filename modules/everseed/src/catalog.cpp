@@ -282,6 +282,12 @@ std::vector<const Published*> Catalog::select(const std::string& text, size_t ma
   std::string lower = text;
   for (char& c : lower)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // A whole info-hash: one lookup (it wins over a name that happens to be those 40 digits).
+  if (text.size() == 40 && hex) {
+    if (auto raw = from_hex(lower, 20)) {
+      if (const Published* p = find(InfoHash::from(*raw))) return {p};
+    }
+  }
   auto matches_prefix = [&lower](const InfoHash& h) {
     static constexpr char kDigits[] = "0123456789abcdef";
     for (size_t i = 0; i < lower.size(); ++i) {
