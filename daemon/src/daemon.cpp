@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -330,6 +331,12 @@ int daemon_main(int argc, char** argv, const ModuleRegistry& registry) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN);
+  // Every peer connection and every file of a torrent being served is a descriptor: the soft
+  // limit (often 1,024) goes up to the hard one (systemd's default is 524,288).
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   Daemon d(registry, config_path, std::move(config).value());
   return d.run();
 }

@@ -380,7 +380,14 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
     if (f.is_pad() || f.length == 0) continue;
     const std::string path = file_path(t->meta, p.data_path, f);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(path + ": " + std::strerror(errno));
+    if (fd < 0) {
+      // Out of descriptors or memory says nothing about the data: refused now, not stopped.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR) {
+        why = path + ": " + std::strerror(errno);
+        return nullptr;
+      }
+      return fail(path + ": " + std::strerror(errno));
+    }
     t->fds[i] = fd;  // closed with t
     struct stat st {};
     if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
@@ -412,6 +419,10 @@ void Catalog::verified(const InfoHash& key, const std::vector<FileStamp>& stamps
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return;
   Published& p = it->second;
+  // Stamps of files elsewhere (the data moved while it was verified) are not this torrent's.
+  for (const FileStamp& s : stamps) {
+    if (s.path != p.data_path && s.path.rfind(p.data_path + "/", 0) != 0) return;
+  }
   p.problem.clear();
   if (!stamps.empty()) {
     p.stamped = true;

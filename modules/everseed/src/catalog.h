@@ -119,7 +119,8 @@ class Catalog {
   // verify finds its data right (set_problem(key, "")).
   void set_problem(const InfoHash& key, std::string why);
   // A verify found the data right: the torrent is served again, its files stamped as `stamps`
-  // (taken around the verify; kept as they were when empty).
+  // (taken around the verify; kept as they were when empty). Ignored when the stamps are not of
+  // files under the torrent's data path (it moved meanwhile).
   void verified(const InfoHash& key, const std::vector<FileStamp>& stamps);
   // The recorded stamps of a torrent (empty when none are).
   [[nodiscard]] std::vector<FileStamp> stamps(const InfoHash& key) const;

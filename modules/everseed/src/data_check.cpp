@@ -4,7 +4,14 @@
 
 namespace evert::everseed {
 
-using Problems = std::vector<std::pair<InfoHash, std::string>>;
+namespace {
+struct Problem {
+  InfoHash key;
+  std::string why;
+  std::vector<FileStamp> stamps;  // as checked
+};
+using Problems = std::vector<Problem>;
+}  // namespace
 
 DataCheck::DataCheck(daemon::EventLoop& loop, daemon::WorkerPool& workers, Catalog& catalog,
                      OnProblem on_problem)
@@ -36,16 +43,25 @@ void DataCheck::next_batch() {
       [this, &loop = loop_, alive = std::weak_ptr<bool>(alive_), batch = std::move(batch)] {
         Problems problems;
         for (const auto& [key, stamps] : batch) {
-          if (Status s = check_stamps(stamps); !s) problems.emplace_back(key, s.error().message);
+          if (Status s = check_stamps(stamps); !s) {
+            problems.push_back({key, s.error().message, stamps});
+          }
         }
         loop.post([this, alive, problems = std::move(problems)] {
           if (alive.expired()) return;
           batch_running_ = false;
-          for (const auto& [key, why] : problems)
-            on_problem_(key, why);
+          for (const auto& p : problems)
+            report(p.key, p.why, p.stamps);
           next_batch();
         });
       });
+}
+
+// A check that found a difference counts only if the stamps it checked are still the torrent's:
+// a verify or a publish from the same path may have recorded new ones meanwhile.
+void DataCheck::report(const InfoHash& key, const std::string& why,
+                       const std::vector<FileStamp>& checked) {
+  if (catalog_.stamps(key) == checked) on_problem_(key, why);
 }
 
 void DataCheck::check(const InfoHash& key, std::vector<FileStamp> stamps) {
@@ -53,10 +69,10 @@ void DataCheck::check(const InfoHash& key, std::vector<FileStamp> stamps) {
   workers_.submit(
       [this, &loop = loop_, alive = std::weak_ptr<bool>(alive_), key, stamps = std::move(stamps)] {
         Status s = check_stamps(stamps);
-        loop.post([this, alive, key, s = std::move(s)] {
+        loop.post([this, alive, key, s = std::move(s), stamps = std::move(stamps)] {
           if (alive.expired()) return;
           running_.erase(key);
-          if (!s) on_problem_(key, s.error().message);
+          if (!s) report(key, s.error().message, stamps);
         });
       });
 }

@@ -42,6 +42,7 @@ class DataCheck {
 
  private:
   void next_batch();
+  void report(const InfoHash& key, const std::string& why, const std::vector<FileStamp>& checked);
 
   daemon::EventLoop& loop_;
   daemon::WorkerPool& workers_;

@@ -728,10 +728,14 @@ ApiResponse Publisher::route_verify(const ApiRequest& r) {
         s = after.error();
       }
     }
-    ctx_.loop.post([this, alive, job, key, s, stamps] {
+    ctx_.loop.post([this, alive, job, key, data, s, stamps] {
       if (!alive.lock() || !*alive.lock()) return;
       const Published* now = catalog_.find(key);
       if (now == nullptr) return fail(job, Error("unpublished while it was verified"));
+      if (now->data_path != data) {
+        return fail(job, Error("published again from " + now->data_path +
+                               " while it was verified; verify again"));
+      }
       if (!s && job->cancel) return fail(job, s.error());
       if (s) {
         catalog_.verified(key, stamps);

@@ -341,8 +341,14 @@ bool SeedServer::handle(Conn& c, const wire::Message& m) {
     case wire::MsgId::kCancel: {
       const Block b{m.index, m.begin, m.length};
       auto it = std::find(c.queue.begin(), c.queue.end(), b);
-      if (it != c.queue.end()) c.queue.erase(it);
-      return true;
+      if (it == c.queue.end()) return true;  // already sent or being read: it goes out
+      c.queue.erase(it);
+      if (!c.fast) return true;
+      // BEP 6: a cancelled request is answered, with the block or a reject.
+      std::string out;
+      wire::put_block_message(out, wire::MsgId::kReject, b.index, b.begin, b.length);
+      send(c, std::move(out));
+      return conns_.count(c.id) != 0;
     }
     case wire::MsgId::kExtended:
       return on_extended(c, m);
@@ -365,9 +371,13 @@ bool SeedServer::on_request(Conn& c, const wire::Message& m) {
                  std::to_string(m.begin) + " length " + std::to_string(m.length));
     return false;
   }
-  // Without the fast extension a choked peer's requests are dropped: choking discarded them
-  // (BEP 3); with it, they are rejected (BEP 6).
-  if (ok && !c.choke.unchoked && !c.fast) return true;
+  // Without the fast extension a request that is not served is dropped (a reject would be a
+  // protocol error to such a peer): choking discarded it (BEP 3), or the queue is full (it asks
+  // again). With it, it is rejected (BEP 6).
+  if (!c.fast &&
+      (!c.choke.unchoked || c.queue.size() >= static_cast<size_t>(options_.request_queue))) {
+    return true;
+  }
   if (!ok || !c.choke.unchoked || c.queue.size() >= static_cast<size_t>(options_.request_queue)) {
     std::string out;
     wire::put_block_message(out, wire::MsgId::kReject, m.index, m.begin, m.length);
@@ -692,7 +702,7 @@ void SeedServer::sweep() {
   for (auto& [key, sw] : swarms_) {
     if (now - sw->checked >= std::chrono::seconds(options_.check_interval)) {
       sw->checked = now;
-      data_check_.check(key, sw->torrent->stamps);
+      data_check_.check(key, catalog_.stamps(key));  // as recorded now (a verify renews them)
     }
   }
 }
