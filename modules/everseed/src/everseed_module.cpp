@@ -1,5 +1,6 @@
 #include "evert/everseed/everseed_module.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "announcer_wiring.h"
@@ -197,6 +198,39 @@ nlohmann::json EverseedModule::status() const {
   }
   if (m.announcer) j["announce"] = m.announcer->status();
   return j;
+}
+
+Result<ServedFile> EverseedModule::served_file(const InfoHash& hash,
+                                               const std::vector<std::string>& path) {
+  Impl& m = *impl_;
+  if (!m.catalog) return Error("not started");
+  const Published* p = m.catalog->find(hash);
+  if (p == nullptr) return Error("no such torrent");
+  if (path.empty() || path.front() != p->name) return Error("no such file");
+  std::string why;
+  auto t = m.catalog->open(p->key, why);
+  if (!t) return Error(why.empty() ? "not served" : why);
+  // Stamps are recorded for the non-padding, non-empty files, in file order.
+  size_t stamp = 0;
+  for (size_t i = 0; i < t->meta.files.size(); ++i) {
+    const FileEntry& f = t->meta.files[i];
+    if (f.is_pad()) continue;
+    const bool stamped = f.length > 0;
+    const bool match = t->meta.multi_file
+                           ? path.size() == f.path.size() + 1 &&
+                                 std::equal(f.path.begin(), f.path.end(), path.begin() + 1)
+                           : path.size() == 1;
+    if (match) {
+      ServedFile out;
+      out.size = f.length;
+      out.fd = t->fds[i];
+      if (stamped && stamp < t->stamps.size()) out.mtime_ns = t->stamps[stamp].mtime_ns;
+      out.hold = t;
+      return out;
+    }
+    if (stamped) ++stamp;
+  }
+  return Error("no such file");
 }
 
 daemon::ModuleInfo EverseedModule::info() {

@@ -1,11 +1,15 @@
-#include "http_server.h"
+#include "evert/tracker/http_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -15,6 +19,11 @@ namespace {
 
 constexpr size_t kMaxHead = 8192;
 constexpr size_t kMaxPendingOut = 1 << 20;
+// File bodies are checked for residency and, when cold, read into the page cache in chunks of
+// this size: large enough that the check (mmap, mincore, munmap) costs little per byte, small
+// enough that a worker is not held long by one slow client.
+constexpr uint64_t kChunk = 1 << 20;
+constexpr size_t kPage = 4096;
 
 int64_t steady_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -46,6 +55,10 @@ const char* reason(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 403:
@@ -58,6 +71,8 @@ const char* reason(int status) {
       return "Request Timeout";
     case 413:
       return "Content Too Large";
+    case 416:
+      return "Range Not Satisfiable";
     case 431:
       return "Request Header Fields Too Large";
     case 505:
@@ -65,6 +80,37 @@ const char* reason(int status) {
     default:
       return "Error";
   }
+}
+
+// Whether the page cache holds every page of [offset, offset + length) of `fd` (length at most
+// kChunk). mincore() needs a mapping; mapping touches no data, so this never waits for the disk.
+bool resident(int fd, uint64_t offset, uint64_t length) {
+  const uint64_t start = offset & ~uint64_t{kPage - 1};
+  const size_t span = static_cast<size_t>(offset + length - start);
+  void* m = mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (m == MAP_FAILED) return false;
+  std::array<unsigned char, kChunk / kPage + 2> pages{};
+  const size_t n = (span + kPage - 1) / kPage;
+  const bool ok = mincore(m, span, pages.data()) == 0 &&
+                  std::all_of(pages.begin(), pages.begin() + static_cast<ptrdiff_t>(n),
+                              [](unsigned char p) { return (p & 1) != 0; });
+  munmap(m, span);
+  return ok;
+}
+
+// Reads [offset, offset + length) of `fd` into the page cache (worker threads: it blocks).
+// False when the file is shorter or cannot be read.
+bool warm(int fd, uint64_t offset, uint64_t length) {
+  thread_local std::vector<char> buf(256 * 1024);
+  while (length > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(length, buf.size()));
+    const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    offset += static_cast<uint64_t>(n);
+    length -= static_cast<uint64_t>(n);
+  }
+  return true;
 }
 
 }  // namespace
@@ -83,6 +129,10 @@ struct HttpServer::Connection {
   size_t out_off = 0;
   int64_t last_active = 0;
   bool close_after_write = false;
+  std::optional<FileBody> file;  // being sent after `out`
+  uint64_t checked_to = 0;       // file offset up to which the page cache was found to hold it
+  bool warming = false;          // a chunk of `file` is being read on a worker
+  std::shared_ptr<bool> token;   // expires when the connection closes (worker results)
   std::unique_ptr<daemon::FdWatcher> reader;
   std::unique_ptr<daemon::FdWatcher> writer;
   std::list<std::unique_ptr<Connection>>::iterator self;
@@ -169,6 +219,7 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
   q.peer = peer;
   q.out.clear();
   q.out_off = 0;
+  q.file.reset();
   q.in.resize(kMaxHead + 1);
   const ssize_t n = ::recv(fd, q.in.data(), q.in.size(), 0);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -182,7 +233,7 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
     const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL);
     if (sent > 0) q.out_off = static_cast<size_t>(sent);
   }
-  if (!keep && q.out_off == q.out.size()) {
+  if (!keep && q.out_off == q.out.size() && !q.file) {
     ::close(fd);
     return;
   }
@@ -194,6 +245,9 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
   c->peer = peer;
   c->in = q.in;
   c->out = q.out.substr(q.out_off);
+  c->file = std::move(q.file);
+  q.file.reset();
+  c->token = std::make_shared<bool>(true);
   c->close_after_write = !keep;
   c->last_active = steady_seconds();
   Connection* raw = c.get();
@@ -201,11 +255,15 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
                                                   [this, raw](short) { on_readable(*raw); });
   connections_.push_back(std::move(c));
   raw->self = std::prev(connections_.end());
-  if (!raw->out.empty()) flush(*raw);
+  if (!raw->out.empty() || raw->file) flush(*raw);
 }
 
 void HttpServer::on_readable(Connection& c) {
   if (c.out.size() - c.out_off > kMaxPendingOut) return;  // the client is not reading
+  if (c.file) {
+    c.reader->stop();  // started again when the file body is sent
+    return;
+  }
   bool closed = false;
   for (;;) {
     const size_t old = c.in.size();
@@ -221,20 +279,26 @@ void HttpServer::on_readable(Connection& c) {
   }
   c.last_active = steady_seconds();
   connections_.splice(connections_.end(), connections_, c.self);
-  const bool keep = process(c);
-  if (!flush(c)) return;
-  if (!keep && c.out_off == c.out.size()) {
+  bool keep = true;
+  // Requests pipelined behind a file body are processed once it is sent (bounded per turn).
+  for (int i = 0; i < 64; ++i) {
+    keep = process(c);
+    if (!flush(c)) return;
+    if (c.file || !keep || c.in.find("\r\n\r\n") == std::string::npos) break;
+  }
+  const bool done = c.out_off == c.out.size() && !c.file;
+  if (!keep && done) {
     close(c);
     return;
   }
   if (!keep) c.close_after_write = true;
-  if (closed && c.out_off == c.out.size()) close(c);
+  if (closed && done) close(c);
 }
 
 bool HttpServer::process(Connection& c) {
   size_t consumed = 0;
   bool keep = true;
-  while (keep) {
+  while (keep && !c.file) {
     const std::string_view buf = std::string_view(c.in).substr(consumed);
     const size_t end = buf.find("\r\n\r\n");
     if (end == std::string_view::npos || end > kMaxHead) {
@@ -258,6 +322,8 @@ bool HttpServer::process(Connection& c) {
       response_.status = 200;
       response_.content_type = "text/plain";
       response_.body.clear();
+      response_.headers.clear();
+      response_.file.reset();
       const size_t eol = head.find("\r\n");
       const std::string_view line = head.substr(0, eol);
       const size_t sp1 = line.find(' ');
@@ -295,6 +361,10 @@ bool HttpServer::process(Connection& c) {
             req.x_forwarded_for = value;
           } else if (iequals(name, "x-real-ip")) {
             req.x_real_ip = value;
+          } else if (iequals(name, "range")) {
+            req.range = value;
+          } else if (iequals(name, "if-range")) {
+            req.if_range = value;
           } else if ((iequals(name, "content-length") && value != "0") ||
                      iequals(name, "transfer-encoding")) {
             has_body = true;
@@ -313,8 +383,10 @@ bool HttpServer::process(Connection& c) {
         }
       }
     }
+    // A HEAD answer says the length of the body it does not send.
+    const uint64_t length = response_.file ? response_.file->length : response_.body.size();
     char num[24];
-    auto [p, ec] = std::to_chars(num, num + sizeof num, response_.body.size());
+    auto [p, ec] = std::to_chars(num, num + sizeof num, length);
     c.out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     char st[8];
     auto [sp, sec] = std::to_chars(st, st + sizeof st, response_.status);
@@ -325,13 +397,22 @@ bool HttpServer::process(Connection& c) {
     c.out += response_.content_type;
     c.out += "\r\nContent-Length: ";
     c.out.append(num, p);
+    c.out += "\r\n";
+    c.out += response_.headers;
     if (!keep) {
-      c.out += "\r\nConnection: close";
+      c.out += "Connection: close\r\n";
     } else if (http10) {
-      c.out += "\r\nConnection: keep-alive";
+      c.out += "Connection: keep-alive\r\n";
     }
-    c.out += "\r\n\r\n";
-    if (req.method != "HEAD") c.out += response_.body;
+    c.out += "\r\n";
+    if (req.method != "HEAD") {
+      c.out += response_.body;
+      if (response_.file && response_.file->length > 0) {
+        c.file = std::move(response_.file);
+        c.checked_to = c.file->offset;
+      }
+    }
+    response_.file.reset();
     if (c.out.size() - c.out_off > kMaxPendingOut) break;
   }
   c.in.erase(0, consumed);
@@ -345,11 +426,7 @@ bool HttpServer::flush(Connection& c) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        if (!c.writer) {
-          Connection* raw = &c;
-          c.writer = std::make_unique<daemon::FdWatcher>(loop_, c.fd, daemon::FdWatcher::kWrite,
-                                                         [this, raw](short) { on_writable(*raw); });
-        }
+        want_write(c);
         return true;
       }
       close(c);
@@ -359,17 +436,92 @@ bool HttpServer::flush(Connection& c) {
   }
   c.out.clear();
   c.out_off = 0;
+  if (!c.file) return true;
+  bool waiting = false;
+  if (!send_file(c, waiting)) return false;
+  if (c.warming) {
+    if (c.writer) c.writer->stop();  // the worker's result resumes the sending
+  } else if (waiting) {
+    want_write(c);
+  }
+  return true;
+}
+
+void HttpServer::want_write(Connection& c) {
+  if (c.writer) {
+    c.writer->start();
+    return;
+  }
+  Connection* raw = &c;
+  c.writer = std::make_unique<daemon::FdWatcher>(loop_, c.fd, daemon::FdWatcher::kWrite,
+                                                 [this, raw](short) { on_writable(*raw); });
+}
+
+bool HttpServer::send_file(Connection& c, bool& waiting) {
+  FileBody& f = *c.file;
+  while (f.length > 0) {
+    if (c.warming) {
+      waiting = true;
+      return true;
+    }
+    if (f.offset >= c.checked_to) {
+      const uint64_t chunk = std::min(f.length, kChunk);
+      if (workers_ != nullptr && !resident(f.fd, f.offset, chunk)) {
+        ++cold_chunks_;
+        c.warming = true;
+        waiting = true;
+        Connection* raw = &c;
+        workers_->submit([this, &loop = loop_, raw, token = std::weak_ptr<bool>(c.token),
+                          hold = f.hold, fd = f.fd, offset = f.offset, chunk] {
+          const bool ok = warm(fd, offset, chunk);
+          loop.post([this, raw, token, ok, end = offset + chunk] {
+            if (token.expired()) return;  // closed meanwhile
+            raw->warming = false;
+            if (!ok) return close(*raw);
+            raw->checked_to = end;
+            raw->last_active = steady_seconds();
+            on_writable(*raw);
+          });
+        });
+        return true;
+      }
+      c.checked_to = f.offset + chunk;
+    }
+    auto off = static_cast<off_t>(f.offset);
+    const auto want = static_cast<size_t>(std::min(f.length, c.checked_to - f.offset));
+    const ssize_t n = ::sendfile(c.fd, f.fd, &off, want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        waiting = true;
+        return true;
+      }
+      close(c);
+      return false;
+    }
+    if (n == 0) {  // the file is shorter than it was: the length sent cannot be kept
+      close(c);
+      return false;
+    }
+    f.offset += static_cast<uint64_t>(n);
+    f.length -= static_cast<uint64_t>(n);
+    file_bytes_ += static_cast<uint64_t>(n);
+    c.last_active = steady_seconds();
+    connections_.splice(connections_.end(), connections_, c.self);
+  }
+  c.file.reset();
   return true;
 }
 
 void HttpServer::on_writable(Connection& c) {
   if (!flush(c)) return;
-  if (c.out_off == c.out.size()) {
+  if (c.out_off == c.out.size() && !c.file) {
     if (c.close_after_write) {
       close(c);
       return;
     }
-    c.writer.reset();
+    if (c.writer) c.writer->stop();
+    c.reader->start();
     if (!c.in.empty()) on_readable(c);
   }
 }
@@ -378,6 +530,8 @@ void HttpServer::close(Connection& c) {
   // Stopped now, destroyed later: this may run inside the connection's own watcher callback.
   if (c.reader) c.reader->stop();
   if (c.writer) c.writer->stop();
+  c.token.reset();
+  c.file.reset();
   ::close(c.fd);
   graveyard_.push_back(std::move(*c.self));
   connections_.erase(c.self);

@@ -17,9 +17,9 @@
 
 #include "evert/hash.h"
 #include "evert/tracker/http_proto.h"
+#include "evert/tracker/http_server.h"
 #include "evert/tracker/swarm.h"
 #include "evert/tracker/udp_proto.h"
-#include "http_server.h"
 #include "tracker_config.h"
 #include "udp_server.h"
 

@@ -7,10 +7,22 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "evert/daemon/module.h"
+#include "evert/tracker/types.h"
 
 namespace evert::everseed {
+
+// One file of a published torrent, open for reading, as the web seed serves it (modules/web).
+// `hold` keeps `fd` open (and the torrent's other files) until it is released.
+struct ServedFile {
+  std::shared_ptr<const void> hold;
+  int fd = -1;  // -1 for an empty file
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;  // when it was verified (its stamp); 0 for an empty file
+};
 
 class EverseedModule : public daemon::Module {
  public:
@@ -25,6 +37,14 @@ class EverseedModule : public daemon::Module {
   [[nodiscard]] nlohmann::json status() const override;
 
   static daemon::ModuleInfo info();
+
+  // The file `path` (the torrent's name, then the components below its folder; already
+  // percent-decoded) of the published torrent `hash` (its store key, or a hybrid's truncated
+  // v2 info-hash), when that torrent is served now. An error when it is unknown, still being
+  // published, stopped (its files changed), or has no such file. Loop thread only: opening a
+  // torrent no peer has open stats its files.
+  Result<ServedFile> served_file(const tracker::InfoHash& hash,
+                                 const std::vector<std::string>& path);
 
  private:
   struct Impl;
