@@ -1,0 +1,50 @@
+#include "web_config.h"
+
+#include "evert/tracker/types.h"
+
+namespace evert::web {
+namespace {
+
+std::string check_listen(const std::string& s) {
+  sockaddr_storage ss{};
+  unsigned len = 0;
+  std::string why;
+  return tracker::parse_listen(s, ss, len, why) ? "" : why;
+}
+
+std::string check_url(const std::string& s) {
+  if (s.empty() || s.starts_with("http://") || s.starts_with("https://")) return "";
+  return "expected an http:// or https:// URL";
+}
+
+}  // namespace
+
+const daemon::FieldTable<WebSection>& web_table() {
+  using S = WebSection;
+  using daemon::int_field;
+  using daemon::string_field;
+  using daemon::string_list_field;
+  static const daemon::FieldTable<S> t = {
+      string_list_field<S>("listen", &S::listen, false,
+                           "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
+      string_field<S>("public_url", &S::public_url, true,
+                      "Base URL clients reach the web listener at, e.g. https://example.org "
+                      "(empty: http:// and the first listen address that is not a wildcard); "
+                      "web seed URLs are PUBLIC_URL/data/INFOHASH/",
+                      check_url),
+      int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
+                   "HTTP connections at most (more are refused)"),
+      int_field<S>("timeout", &S::timeout, 1, 3600, true,
+                   "Seconds a connection may be idle, or a client take no bytes, before it is "
+                   "closed"),
+  };
+  return t;
+}
+
+std::string print_web_defaults(const std::string& prefix) {
+  std::string out;
+  daemon::print_section(out, "web", web_table(), WebSection{}, prefix);
+  return out;
+}
+
+}  // namespace evert::web

@@ -1,0 +1,23 @@
+// The web module's section of evertd.yaml: one struct, one field table (STYLE.md §12).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "evert/daemon/config.h"
+
+namespace evert::web {
+
+struct WebSection {
+  std::vector<std::string> listen = {"0.0.0.0:8080", "[::]:8080"};
+  // The base URL browsers and web seed clients reach this listener at (behind a proxy, the
+  // proxy's); empty: http://ADDRESS:PORT of the first listen address that is not a wildcard.
+  std::string public_url;
+  int max_connections = 1024;
+  int timeout = 30;  // seconds a connection may be idle, or a client take no bytes
+};
+
+const daemon::FieldTable<WebSection>& web_table();
+std::string print_web_defaults(const std::string& prefix);
+
+}  // namespace evert::web

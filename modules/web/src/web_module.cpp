@@ -1,0 +1,127 @@
+#include "evert/web/web_module.h"
+
+#include "evert/everseed/everseed_module.h"
+#include "evert/tracker/http_server.h"
+#include "web_config.h"
+#include "web_seed.h"
+
+namespace evert::web {
+
+using nlohmann::json;
+
+struct WebModule::Impl {
+  daemon::ModuleContext* ctx = nullptr;
+  WebSection cfg;
+  WebSection pending;
+  everseed::EverseedModule* seed = nullptr;
+  std::unique_ptr<tracker::HttpServer> server;
+  std::string base_url;  // public_url, or the first bound address that is not a wildcard
+
+  void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
+    if (req.path.starts_with("/data/")) {
+      serve_web_seed([this](const tracker::InfoHash& h,
+                            const std::vector<std::string>& p) { return seed->served_file(h, p); },
+                     req, resp);
+      return;
+    }
+    resp.status = 404;
+    resp.body = "not found\n";
+  }
+
+  [[nodiscard]] tracker::HttpServer::Options options() const {
+    return {cfg.timeout, static_cast<size_t>(cfg.max_connections)};
+  }
+
+  void set_base_url() {
+    base_url = cfg.public_url;
+    while (base_url.ends_with('/'))
+      base_url.pop_back();
+    if (!base_url.empty() || !server) return;
+    for (const tracker::Endpoint& e : server->addresses()) {
+      if (e.ip == tracker::Endpoint{}.ip) continue;  // a wildcard is no address to give out
+      base_url = "http://" + e.to_string();
+      return;
+    }
+  }
+};
+
+WebModule::WebModule() : impl_(std::make_unique<Impl>()) {}
+WebModule::~WebModule() = default;
+
+std::string WebModule::name() const {
+  return "web";
+}
+
+Status WebModule::configure(const YAML::Node& section) {
+  WebSection s;
+  if (auto st = daemon::parse_module_section("web", section, web_table(), s); !st) return st;
+  if (s.listen.empty()) return Error("web.listen is empty: nothing could connect");
+  impl_->pending = s;
+  return Ok{};
+}
+
+Status WebModule::start(daemon::ModuleContext& ctx) {
+  Impl& m = *impl_;
+  m.ctx = &ctx;
+  m.cfg = m.pending;
+  m.seed = dynamic_cast<everseed::EverseedModule*>(ctx.module("everseed"));
+  if (m.seed == nullptr) {
+    return Error(
+        "the web module serves what the everseed publishes: list everseed before web "
+        "in daemon.modules");
+  }
+  m.server = std::make_unique<tracker::HttpServer>(
+      ctx.loop,
+      [&m](const tracker::HttpRequest& req, tracker::HttpResponse& resp) { m.handle(req, resp); },
+      m.options());
+  m.server->set_workers(&ctx.workers);
+  for (const auto& l : m.cfg.listen) {
+    sockaddr_storage ss{};
+    unsigned len = 0;
+    std::string why;
+    if (!tracker::parse_listen(l, ss, len, why)) return Error("listen " + l + ": " + why);
+    if (auto s = m.server->listen(ss, len, "web " + l); !s) return s;
+  }
+  m.set_base_url();
+  ctx.log->info("web seed at {}/data/", m.base_url.empty() ? "(no public_url)" : m.base_url);
+  return Ok{};
+}
+
+std::vector<std::string> WebModule::reload() {
+  Impl& m = *impl_;
+  std::vector<std::string> restart;
+  for (const auto& f : web_table()) {
+    if (!f.reloadable && f.show(m.cfg) != f.show(m.pending)) restart.push_back("web." + f.key);
+  }
+  const WebSection before = m.cfg;
+  m.cfg = m.pending;
+  m.cfg.listen = before.listen;
+  if (m.server) m.server->set_options(m.options());
+  m.set_base_url();
+  return restart;
+}
+
+void WebModule::stop() {
+  if (impl_->server) impl_->server->stop();
+}
+
+json WebModule::status() const {
+  const Impl& m = *impl_;
+  json j = json::object();
+  if (!m.server) return j;
+  j["ports"] = m.server->ports();
+  j["connections"] = m.server->connections();
+  j["requests"] = m.server->requests();
+  j["bytes_sent"] = m.server->file_bytes_sent();
+  j["cold_chunks"] = m.server->cold_chunks();
+  j["web_seed_url"] = m.base_url.empty() ? "" : m.base_url + "/data/";
+  return j;
+}
+
+daemon::ModuleInfo WebModule::info() {
+  return {"web", "Web seed of every published torrent (BEP 19); web pages to come",
+          [] { return std::make_unique<WebModule>(); }, print_web_defaults,
+          /*default_on=*/false};
+}
+
+}  // namespace evert::web
