@@ -10,6 +10,7 @@ Every wait is bounded; every process a test starts is stopped by PID, also when 
 import hashlib
 import http.client
 import os
+import socket
 import subprocess
 import time
 import unittest
@@ -100,6 +101,24 @@ class WebTest(everseed_test.EverseedTest):
             self.assertEqual((r.status, r.read()), (206, data[1:4]))
         finally:
             c.close()
+
+        # HTTP/1.0 and Connection: close: the whole answer, then the server closes (no wait
+        # for the idle timeout); pipelined requests are answered in order.
+        for req in (f"GET {url} HTTP/1.0\r\n\r\n",
+                    f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    f"GET {url} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n"
+                    f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+            with socket.create_connection((ADDR, self.web_port), timeout=3) as s:
+                s.sendall(req.encode())
+                got = b""
+                deadline = time.time() + 3
+                while time.time() < deadline:
+                    chunk = s.recv(1 << 20)  # socket.timeout fails the test: no close
+                    if not chunk:
+                        break
+                    got += chunk
+            self.assertTrue(got.endswith(data), req)
+            self.assertEqual(got.count(b" 206 Partial Content\r\n"), req.count("Range"), req)
 
         # Single ranges: first byte, middle, across chunk boundaries, open, suffix, clamped.
         for rng, first, last in [("0-0", 0, 0), ("100-199", 100, 199),

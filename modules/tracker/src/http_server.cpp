@@ -255,7 +255,12 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
                                                   [this, raw](short) { on_readable(*raw); });
   connections_.push_back(std::move(c));
   raw->self = std::prev(connections_.end());
-  if (!raw->out.empty() || raw->file) flush(*raw);
+  if (raw->out.empty() && !raw->file) return;
+  if (!flush(*raw)) return;
+  if (raw->out.empty() && !raw->file) {  // all sent now: as on_writable() would go on
+    if (raw->close_after_write) return close(*raw);
+    if (raw->in.find("\r\n\r\n") != std::string::npos) on_readable(*raw);
+  }
 }
 
 void HttpServer::on_readable(Connection& c) {
