@@ -232,6 +232,24 @@ class WebTest(everseed_test.EverseedTest):
         self.assertEqual((st, hashlib.sha256(body).digest()), (200, hashlib.sha256(data).digest()))
         self.assertGreater(self.module("web")["cold_chunks"], before)
 
+    def test_a_client_that_stops_reading_is_dropped(self):
+        size = 32 << 20  # more than loopback's socket buffers take
+        path, data = self.random_file("big.bin", size)
+        ih = self.publish_path(path)
+        with socket.create_connection((ADDR, self.web_port), timeout=5) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(f"GET /data/{ih}/big.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.recv(1000)
+            self.assertEqual(self.module("web")["connections"], 1)
+            # web.timeout is 5 s here: the stalled transfer is closed within the sweep after it.
+            deadline = time.time() + 15
+            while self.module("web")["connections"] > 0 and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.module("web")["connections"], 0)
+            self.assertLess(self.module("web")["bytes_sent"], size)
+        st, _, body = self.curl(f"/data/{ih}/big.bin", "-H", "Range: bytes=-5")
+        self.assertEqual((st, body), (206, data[-5:]))
+
     def test_aria2c_downloads_from_the_web_seed_alone(self):
         size = 5 << 20
         path, data = self.random_file("payload.bin", size)
