@@ -9,6 +9,7 @@ the web seed alone (no tracker, no reachable peer).
 Every wait is bounded; every process a test starts is stopped by PID, also when it fails."""
 import hashlib
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -249,6 +250,27 @@ class WebTest(everseed_test.EverseedTest):
             self.assertLess(self.module("web")["bytes_sent"], size)
         st, _, body = self.curl(f"/data/{ih}/big.bin", "-H", "Range: bytes=-5")
         self.assertEqual((st, body), (206, data[-5:]))
+
+    def test_torrents_made_by_the_daemon_list_the_web_seed(self):
+        path, data = self.random_file("show.bin", 100000)
+        env = dict(os.environ, EVERT_SOCKET=self.sock)
+        r = subprocess.run([EVERTCTL, "publish", "--json", path], capture_output=True, text=True,
+                           env=env, cwd=self.root, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ih = json.loads(r.stdout)["info_hash"]
+        url = f"{self.base}/data/{ih}/"
+        self.assertEqual(self.module("web")["web_seed_url"], f"{self.base}/data/")
+        with open(os.path.join(self.root, "show.bin.torrent"), "rb") as f:
+            torrent = f.read()
+        self.assertIn(b"8:url-listl%d:%s" % (len(url), url.encode()), torrent)
+        # The URL a BEP 19 client makes of it (url + name) serves the file.
+        self.assertEqual(self.curl(url[len(self.base):] + "show.bin")[2], data)
+        # A .torrent handed in with the data is published as it is.
+        given, gpath, _ = self.make(5000, "--v1", name="given.bin", tracker=False)
+        j = self.publish(given, gpath)
+        self.assertEqual(j["state"], "done", j)
+        with open(given, "rb") as f:
+            self.assertNotIn(b"url-list", f.read())
 
     def test_aria2c_downloads_from_the_web_seed_alone(self):
         size = 5 << 20

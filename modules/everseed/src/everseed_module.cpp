@@ -27,6 +27,7 @@ struct EverseedModule::Impl {
   tracker::SwarmTable* swarms = nullptr;  // this daemon's tracker, when it runs one
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<daemon::Timer> counter_timer;
+  std::string web_seed_base;  // set by the web module
 
   void tell_tracker(const Published& p, bool seeded) {
     if (swarms == nullptr) return;
@@ -150,6 +151,7 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
   hooks.own_trackers = [tracker_module] {
     return tracker_module != nullptr ? tracker_module->announce_urls() : std::vector<std::string>{};
   };
+  hooks.web_seed_base = [&m] { return m.web_seed_base; };
   m.publisher = std::make_unique<Publisher>(ctx, *m.catalog, std::move(hooks));
   return m.publisher->start();
 }
@@ -198,6 +200,10 @@ nlohmann::json EverseedModule::status() const {
   }
   if (m.announcer) j["announce"] = m.announcer->status();
   return j;
+}
+
+void EverseedModule::set_web_seed_base(std::string url) {
+  impl_->web_seed_base = std::move(url);
 }
 
 Result<ServedFile> EverseedModule::served_file(const InfoHash& hash,

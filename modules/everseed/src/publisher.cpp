@@ -3,11 +3,13 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
 #include "evert/base64.h"
+#include "evert/bencode.h"
 #include "evert/hash.h"
 #include "evert/magnet.h"
 #include "evert/piece_hasher.h"
@@ -93,6 +95,28 @@ std::string string_of(const json& o, const char* key, std::string& why) {
     return {};
   }
   return o[key].get<std::string>();
+}
+
+// BEP 19: adds the web seed's URL of a torrent this daemon made to its url-list, first. The
+// url-list is outside the info dictionary, so the info-hash (in the URL) does not change; the
+// torrent is left as it was if re-encoding it would change it (never, for torrents made here).
+void add_web_seed(CreatedTorrent& t, const std::string& base) {
+  if (base.empty()) return;
+  const std::string url = base + "/data/" + key_hex(t.metainfo) + "/";
+  std::vector<std::string> urls = t.metainfo.web_seeds;
+  if (std::find(urls.begin(), urls.end(), url) != urls.end()) return;
+  urls.insert(urls.begin(), url);
+  auto top = bencode::decode(t.bytes);
+  if (!top || !top->is_dict()) return;
+  bencode::List list;
+  for (const auto& u : urls)
+    list.emplace_back(u);
+  top->as_dict()["url-list"] = std::move(list);
+  std::string bytes = bencode::encode(*top);
+  auto meta = parse_metainfo(bytes);
+  if (!meta || key_hex(*meta) != key_hex(t.metainfo)) return;
+  t.bytes = std::move(bytes);
+  t.metainfo = std::move(*meta);
 }
 
 }  // namespace
@@ -278,71 +302,74 @@ Publisher::Accepted Publisher::publish_files(std::string name, std::vector<Incom
   auto shared_files = std::make_shared<std::vector<IncomingFile>>(std::move(files));
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
   const std::string incoming = content_.incoming_dir(job->id);
+  std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit([this, alive, job, shared_files, opts, given, torrent_bytes, name, incoming] {
-    auto post_fail = [this, alive, job](Error e) {
-      ctx_.loop.post([this, alive, job, e = std::move(e)] {
-        if (alive.lock() && *alive.lock()) fail(job, e);
-      });
-    };
-    auto scan = ContentStore::copy_in(name, *shared_files, incoming, job->done, job->cancel);
-    if (!scan) return post_fail(scan.error());
-    auto created = std::make_shared<CreatedTorrent>();
-    job->done = 0;
-    if (given) {
-      job->phase = 2;
-      Status s = verify_data(*given, incoming + "/" + name, job->done, job->cancel);
-      if (!s) {
-        discard(incoming);
-        return post_fail(s.error());
-      }
-      created->bytes = torrent_bytes;
-      created->metainfo = *given;
-    } else {
-      job->phase = 1;
-      opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
-      opts->cancel = &job->cancel;
-      opts->threads = 2;
-      opts->name = name;
-      auto c = create_torrent(*scan, *opts);
-      if (!c) {
-        discard(incoming);
-        return post_fail(c.error());
-      }
-      *created = std::move(*c);
-    }
-    const std::string hex = key_hex(created->metainfo);
-    const std::string final_dir = content_.final_dir(hex);
-    const std::string staged = content_.staged_dir(hex);
-    // Ask the loop whether it is already published before sealing anything.
-    ctx_.loop.post([this, alive, job, created, incoming, hex, final_dir, staged, name] {
-      if (!alive.lock() || !*alive.lock()) return;
-      const Published* existing = catalog_.find(InfoHash::from(*from_hex(hex, 20)));
-      if (existing != nullptr || job->cancel) {
-        ctx_.workers.submit([this, incoming] { discard(incoming); });
-        if (job->cancel) return fail(job, Error("cancelled"));
-        return finish(job, existing, false);
-      }
-      job->phase = 3;
-      ctx_.workers.submit([this, alive, job, created, incoming, final_dir, staged, name] {
-        // Data left in the store by an earlier unpublish of the same torrent is replaced.
-        Status s = ContentStore::remove_tree(final_dir);
-        if (s) s = ContentStore::remove_tree(staged);
-        if (s) s = ContentStore::seal(incoming, staged);
-        ctx_.loop.post([this, alive, job, created, incoming, final_dir, staged, name, s] {
-          if (!alive.lock() || !*alive.lock()) return;
+  ctx_.workers.submit(
+      [this, alive, job, shared_files, opts, given, torrent_bytes, name, incoming, web] {
+        auto post_fail = [this, alive, job](Error e) {
+          ctx_.loop.post([this, alive, job, e = std::move(e)] {
+            if (alive.lock() && *alive.lock()) fail(job, e);
+          });
+        };
+        auto scan = ContentStore::copy_in(name, *shared_files, incoming, job->done, job->cancel);
+        if (!scan) return post_fail(scan.error());
+        auto created = std::make_shared<CreatedTorrent>();
+        job->done = 0;
+        if (given) {
+          job->phase = 2;
+          Status s = verify_data(*given, incoming + "/" + name, job->done, job->cancel);
           if (!s) {
-            ctx_.workers.submit([this, incoming, staged] {
-              discard(incoming);
-              discard(staged);
-            });
-            return fail(job, s.error());
+            discard(incoming);
+            return post_fail(s.error());
           }
-          commit(job, created, final_dir + "/" + name, /*in_place=*/false, staged);
+          created->bytes = torrent_bytes;
+          created->metainfo = *given;
+        } else {
+          job->phase = 1;
+          opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
+          opts->cancel = &job->cancel;
+          opts->threads = 2;
+          opts->name = name;
+          auto c = create_torrent(*scan, *opts);
+          if (!c) {
+            discard(incoming);
+            return post_fail(c.error());
+          }
+          *created = std::move(*c);
+          add_web_seed(*created, web);
+        }
+        const std::string hex = key_hex(created->metainfo);
+        const std::string final_dir = content_.final_dir(hex);
+        const std::string staged = content_.staged_dir(hex);
+        // Ask the loop whether it is already published before sealing anything.
+        ctx_.loop.post([this, alive, job, created, incoming, hex, final_dir, staged, name] {
+          if (!alive.lock() || !*alive.lock()) return;
+          const Published* existing = catalog_.find(InfoHash::from(*from_hex(hex, 20)));
+          if (existing != nullptr || job->cancel) {
+            ctx_.workers.submit([this, incoming] { discard(incoming); });
+            if (job->cancel) return fail(job, Error("cancelled"));
+            return finish(job, existing, false);
+          }
+          job->phase = 3;
+          ctx_.workers.submit([this, alive, job, created, incoming, final_dir, staged, name] {
+            // Data left in the store by an earlier unpublish of the same torrent is replaced.
+            Status s = ContentStore::remove_tree(final_dir);
+            if (s) s = ContentStore::remove_tree(staged);
+            if (s) s = ContentStore::seal(incoming, staged);
+            ctx_.loop.post([this, alive, job, created, incoming, final_dir, staged, name, s] {
+              if (!alive.lock() || !*alive.lock()) return;
+              if (!s) {
+                ctx_.workers.submit([this, incoming, staged] {
+                  discard(incoming);
+                  discard(staged);
+                });
+                return fail(job, s.error());
+              }
+              commit(job, created, final_dir + "/" + name, /*in_place=*/false, staged);
+            });
+          });
         });
       });
-    });
-  });
   return {job->id, std::nullopt};
 }
 
@@ -361,8 +388,9 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
   job->phase = 1;
   auto shared_scan = std::make_shared<ScanResult>(std::move(*scan));
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
+  std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit([this, alive, job, shared_scan, opts, path] {
+  ctx_.workers.submit([this, alive, job, shared_scan, opts, path, web] {
     opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
     opts->cancel = &job->cancel;
     opts->threads = 2;
@@ -379,6 +407,7 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
     }
     auto c = create_torrent(*shared_scan, *opts);
     auto created = c ? std::make_shared<CreatedTorrent>(std::move(*c)) : nullptr;
+    if (created) add_web_seed(*created, web);
     Error e = c ? Error("") : c.error();
     Result<std::vector<FileStamp>> stamps = e;
     if (created) stamps = stamps_after(created->metainfo, path, before);

@@ -34,7 +34,10 @@ class Publisher {
     std::function<void(const Published&, bool seeded)> seeded;  // tell the tracker
     std::function<nlohmann::json(const Published&)> describe;   // a torrent for the API
     std::function<std::vector<std::string>()> own_trackers;     // this daemon's announce URLs
-    std::function<void(const InfoHash&)> drop_peers;            // stop serving a torrent
+    // The web module's base URL of the web seed ("" when it does not run): torrents the daemon
+    // makes list BASE/data/<hex>/ in their url-list (BEP 19).
+    std::function<std::string()> web_seed_base;
+    std::function<void(const InfoHash&)> drop_peers;  // stop serving a torrent
     // A torrent committed (published, or published again), and one unpublished: the announcer
     // lists it on the other trackers of its announce list, or tells them it is gone.
     std::function<void(const Published&, const Metainfo&)> published;

@@ -83,6 +83,7 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
     if (auto s = m.server->listen(ss, len, "web " + l); !s) return s;
   }
   m.set_base_url();
+  m.seed->set_web_seed_base(m.base_url);
   ctx.log->info("web seed at {}/data/", m.base_url.empty() ? "(no public_url)" : m.base_url);
   return Ok{};
 }
@@ -98,10 +99,12 @@ std::vector<std::string> WebModule::reload() {
   m.cfg.listen = before.listen;
   if (m.server) m.server->set_options(m.options());
   m.set_base_url();
+  if (m.seed != nullptr) m.seed->set_web_seed_base(m.base_url);
   return restart;
 }
 
 void WebModule::stop() {
+  if (impl_->seed != nullptr) impl_->seed->set_web_seed_base("");
   if (impl_->server) impl_->server->stop();
 }
 

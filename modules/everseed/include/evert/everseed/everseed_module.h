@@ -38,6 +38,10 @@ class EverseedModule : public daemon::Module {
 
   static daemon::ModuleInfo info();
 
+  // The base URL of the web seed (the web module's public URL), or "": torrents published
+  // from then on list BASE/data/<info-hash hex>/ in their url-list (BEP 19). Loop thread.
+  void set_web_seed_base(std::string url);
+
   // The file `path` (the torrent's name, then the components below its folder; already
   // percent-decoded) of the published torrent `hash` (its store key, or a hybrid's truncated
   // v2 info-hash), when that torrent is served now. An error when it is unknown, still being
