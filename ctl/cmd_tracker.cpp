@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "evert/bencode.h"
+#include "evert/big_endian.h"
 #include "evert/hash.h"
 #include "evert/magnet.h"
 
@@ -327,18 +328,6 @@ int probe_http(const ProbeArgs& a, const Url& u, const std::string& ih, nlohmann
   return kExitOk;
 }
 
-uint32_t get32(const unsigned char* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-void put32(std::string& s, uint32_t v) {
-  for (int i = 3; i >= 0; --i)
-    s += static_cast<char>(v >> (8 * i));
-}
-void put64(std::string& s, uint64_t v) {
-  put32(s, static_cast<uint32_t>(v >> 32));
-  put32(s, static_cast<uint32_t>(v));
-}
-
 // One request, retried (UDP may drop it); the response whose transaction id matches.
 std::optional<std::string> udp_exchange(int fd, const std::string& req, uint32_t tid, int tries,
                                         int timeout_ms) {
@@ -349,7 +338,7 @@ std::optional<std::string> udp_exchange(int fd, const std::string& req, uint32_t
       if (!wait_readable(fd, 100)) continue;
       unsigned char buf[4096];
       const ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n >= 8 && get32(buf + 4) == tid) return std::string(reinterpret_cast<char*>(buf), n);
+      if (n >= 8 && be::load32(buf + 4) == tid) return std::string(reinterpret_cast<char*>(buf), n);
     }
   }
   return std::nullopt;
@@ -366,12 +355,12 @@ int probe_udp(const ProbeArgs& a, const Url& u, const std::string& ih, nlohmann:
   uint32_t tid = 0;
   randombytes_buf(&tid, sizeof tid);
   std::string c;
-  put64(c, 0x41727101980ull);
-  put32(c, 0);
-  put32(c, tid);
+  be::append64(c, 0x41727101980ull);
+  be::append32(c, 0);
+  be::append32(c, tid);
   const int per_try = std::max(1, a.timeout / 3) * 1000;
   auto r = udp_exchange(fd, c, tid, 3, per_try);
-  if (!r || r->size() < 16 || get32(reinterpret_cast<const unsigned char*>(r->data())) != 0) {
+  if (!r || r->size() < 16 || be::load32(reinterpret_cast<const unsigned char*>(r->data())) != 0) {
     close(fd);
     return fail(a.common, "timeout", "no connect response from " + a.url);
   }
@@ -379,8 +368,8 @@ int probe_udp(const ProbeArgs& a, const Url& u, const std::string& ih, nlohmann:
   std::string q = cid;
   ++tid;
   if (a.scrape) {
-    put32(q, 2);
-    put32(q, tid);
+    be::append32(q, 2);
+    be::append32(q, tid);
     q += ih;
   } else {
     const std::string pid = random_peer_id();
@@ -388,16 +377,16 @@ int probe_udp(const ProbeArgs& a, const Url& u, const std::string& ih, nlohmann:
                         : a.event == "started" ? 2
                         : a.event == "stopped" ? 3
                                                : 0;
-    put32(q, 1);
-    put32(q, tid);
+    be::append32(q, 1);
+    be::append32(q, tid);
     q += ih + pid;
-    put64(q, 0);
-    put64(q, a.left);
-    put64(q, 0);
-    put32(q, ev);
-    put32(q, 0);
-    put32(q, tid);
-    put32(q, static_cast<uint32_t>(a.numwant));
+    be::append64(q, 0);
+    be::append64(q, a.left);
+    be::append64(q, 0);
+    be::append32(q, ev);
+    be::append32(q, 0);
+    be::append32(q, tid);
+    be::append32(q, static_cast<uint32_t>(a.numwant));
     q += static_cast<char>(a.port >> 8);
     q += static_cast<char>(a.port & 0xFF);
   }
@@ -405,17 +394,19 @@ int probe_udp(const ProbeArgs& a, const Url& u, const std::string& ih, nlohmann:
   close(fd);
   if (!r) return fail(a.common, "timeout", "no response from " + a.url);
   const auto* b = reinterpret_cast<const unsigned char*>(r->data());
-  const uint32_t action = get32(b);
+  const uint32_t action = be::load32(b);
   nlohmann::json resp;
   if (action == 3) {
     resp["failure reason"] = r->substr(8);
   } else if (action == 1 && r->size() >= 20) {
-    resp = {{"interval", get32(b + 8)},
-            {"leechers", get32(b + 12)},
-            {"seeders", get32(b + 16)},
+    resp = {{"interval", be::load32(b + 8)},
+            {"leechers", be::load32(b + 12)},
+            {"seeders", be::load32(b + 16)},
             {entry == 6 ? "peers" : "peers6", compact_peers(r->substr(20), entry)}};
   } else if (action == 2 && r->size() >= 20) {
-    resp = {{"seeders", get32(b + 8)}, {"completed", get32(b + 12)}, {"leechers", get32(b + 16)}};
+    resp = {{"seeders", be::load32(b + 8)},
+            {"completed", be::load32(b + 12)},
+            {"leechers", be::load32(b + 16)}};
   } else {
     return fail(a.common, "protocol",
                 "unexpected UDP response (action " + std::to_string(action) + ", " +

@@ -3,19 +3,10 @@
 #include <cstring>
 
 #include "evert/bencode.h"
+#include "evert/big_endian.h"
 
 namespace evert::wire {
 namespace {
-
-uint32_t be32(const char* p) {
-  const auto* u = reinterpret_cast<const uint8_t*>(p);
-  return uint32_t{u[0]} << 24 | uint32_t{u[1]} << 16 | uint32_t{u[2]} << 8 | u[3];
-}
-void put32(std::string& out, uint32_t v) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                     static_cast<char>(v >> 8), static_cast<char>(v)};
-  out.append(b, 4);
-}
 
 // Payload sizes of the fixed-size messages; -1: variable, -2: unknown id.
 int fixed_payload(uint8_t id) {
@@ -51,10 +42,10 @@ int fixed_payload(uint8_t id) {
 
 void parse_hash_head(const char* p, HashRequest& h) {
   std::memcpy(h.pieces_root.data(), p, 32);
-  h.base_layer = be32(p + 32);
-  h.index = be32(p + 36);
-  h.length = be32(p + 40);
-  h.proof_layers = be32(p + 44);
+  h.base_layer = be::load32(p + 32);
+  h.index = be::load32(p + 36);
+  h.length = be::load32(p + 40);
+  h.proof_layers = be::load32(p + 44);
 }
 
 }  // namespace
@@ -85,7 +76,7 @@ void put_handshake(std::string& out, std::string_view info_hash, std::string_vie
 Frame parse_message(std::string_view buffer, uint32_t max_length) {
   Frame f;
   if (buffer.size() < 4) return f;
-  const uint32_t length = be32(buffer.data());
+  const uint32_t length = be::load32(buffer.data());
   if (length > max_length) {
     f.status = Frame::Status::kError;
     f.error = "message of " + std::to_string(length) + " bytes (at most " +
@@ -125,21 +116,21 @@ Frame parse_message(std::string_view buffer, uint32_t max_length) {
     case MsgId::kHave:
     case MsgId::kSuggest:
     case MsgId::kAllowedFast:
-      m.index = be32(p);
+      m.index = be::load32(p);
       break;
     case MsgId::kRequest:
     case MsgId::kCancel:
     case MsgId::kReject:
-      m.index = be32(p);
-      m.begin = be32(p + 4);
-      m.length = be32(p + 8);
+      m.index = be::load32(p);
+      m.begin = be::load32(p + 4);
+      m.length = be::load32(p + 8);
       break;
     case MsgId::kPort:
       m.port = static_cast<uint16_t>(static_cast<uint8_t>(p[0]) << 8 | static_cast<uint8_t>(p[1]));
       break;
     case MsgId::kPiece:
-      m.index = be32(p);
-      m.begin = be32(p + 4);
+      m.index = be::load32(p);
+      m.begin = be::load32(p + 4);
       m.payload = std::string_view(p + 8, payload - 8);
       break;
     case MsgId::kBitfield:
@@ -166,57 +157,57 @@ Frame parse_message(std::string_view buffer, uint32_t max_length) {
 }
 
 void put_keep_alive(std::string& out) {
-  put32(out, 0);
+  be::append32(out, 0);
 }
 
 void put_simple(std::string& out, MsgId id) {
-  put32(out, 1);
+  be::append32(out, 1);
   out += static_cast<char>(id);
 }
 
 void put_have(std::string& out, uint32_t index) {
-  put32(out, 5);
+  be::append32(out, 5);
   out += static_cast<char>(MsgId::kHave);
-  put32(out, index);
+  be::append32(out, index);
 }
 
 void put_bitfield(std::string& out, std::string_view bits) {
-  put32(out, static_cast<uint32_t>(1 + bits.size()));
+  be::append32(out, static_cast<uint32_t>(1 + bits.size()));
   out += static_cast<char>(MsgId::kBitfield);
   out += bits;
 }
 
 void put_block_message(std::string& out, MsgId id, uint32_t index, uint32_t begin,
                        uint32_t length) {
-  put32(out, 13);
+  be::append32(out, 13);
   out += static_cast<char>(id);
-  put32(out, index);
-  put32(out, begin);
-  put32(out, length);
+  be::append32(out, index);
+  be::append32(out, begin);
+  be::append32(out, length);
 }
 
 void put_piece_head(std::string& out, uint32_t index, uint32_t begin, uint32_t length) {
-  put32(out, 9 + length);
+  be::append32(out, 9 + length);
   out += static_cast<char>(MsgId::kPiece);
-  put32(out, index);
-  put32(out, begin);
+  be::append32(out, index);
+  be::append32(out, begin);
 }
 
 void put_extended(std::string& out, uint8_t extended_id, std::string_view payload) {
-  put32(out, static_cast<uint32_t>(2 + payload.size()));
+  be::append32(out, static_cast<uint32_t>(2 + payload.size()));
   out += static_cast<char>(MsgId::kExtended);
   out += static_cast<char>(extended_id);
   out += payload;
 }
 
 void put_hash_message(std::string& out, MsgId id, const HashRequest& h, std::string_view hashes) {
-  put32(out, static_cast<uint32_t>(1 + 48 + hashes.size()));
+  be::append32(out, static_cast<uint32_t>(1 + 48 + hashes.size()));
   out += static_cast<char>(id);
   out.append(reinterpret_cast<const char*>(h.pieces_root.data()), 32);
-  put32(out, h.base_layer);
-  put32(out, h.index);
-  put32(out, h.length);
-  put32(out, h.proof_layers);
+  be::append32(out, h.base_layer);
+  be::append32(out, h.index);
+  be::append32(out, h.length);
+  be::append32(out, h.proof_layers);
   out += hashes;
 }
 

@@ -4,25 +4,11 @@
 #include <charconv>
 
 #include "evert/bencode.h"
+#include "evert/big_endian.h"
 #include "evert/magnet.h"
 
 namespace evert::tracker_client {
 namespace {
-
-void put32(std::string& s, uint32_t v) {
-  for (int i = 3; i >= 0; --i)
-    s += static_cast<char>(v >> (8 * i));
-}
-void put64(std::string& s, uint64_t v) {
-  put32(s, static_cast<uint32_t>(v >> 32));
-  put32(s, static_cast<uint32_t>(v));
-}
-uint32_t get32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-uint64_t get64(const uint8_t* p) {
-  return uint64_t{get32(p)} << 32 | get32(p + 4);
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -186,9 +172,9 @@ Result<AnnounceReply> parse_http_reply(std::string_view body) {
 
 std::string udp_connect_request(uint32_t transaction) {
   std::string s;
-  put64(s, kUdpProtocolId);
-  put32(s, 0);  // connect
-  put32(s, transaction);
+  be::append64(s, kUdpProtocolId);
+  be::append32(s, 0);  // connect
+  be::append32(s, transaction);
   return s;
 }
 
@@ -196,22 +182,22 @@ std::string udp_announce_request(uint64_t connection_id, uint32_t transaction,
                                  const AnnounceRequest& a, std::string_view url_data) {
   std::string s;
   s.reserve(98 + 2 * (url_data.size() / 255 + 1) + url_data.size());
-  put64(s, connection_id);
-  put32(s, 1);  // announce
-  put32(s, transaction);
+  be::append64(s, connection_id);
+  be::append32(s, 1);  // announce
+  be::append32(s, transaction);
   s += a.info_hash.view();
   s.append(reinterpret_cast<const char*>(a.peer_id.data()), a.peer_id.size());
-  put64(s, a.downloaded);
-  put64(s, a.left);
-  put64(s, a.uploaded);
-  put32(s, static_cast<uint32_t>(a.event));
+  be::append64(s, a.downloaded);
+  be::append64(s, a.left);
+  be::append64(s, a.uploaded);
+  be::append32(s, static_cast<uint32_t>(a.event));
   if (a.ipv4) {
     s.append(reinterpret_cast<const char*>(a.ipv4->data()), 4);
   } else {
-    put32(s, 0);
+    be::append32(s, 0);
   }
-  put32(s, a.key);
-  put32(s, static_cast<uint32_t>(a.numwant));
+  be::append32(s, a.key);
+  be::append32(s, static_cast<uint32_t>(a.numwant));
   s += static_cast<char>(a.port >> 8);
   s += static_cast<char>(a.port & 0xff);
   // BEP 41: URLData options of at most 255 bytes each, then EndOfOptions.
@@ -231,20 +217,20 @@ std::string udp_announce_request(uint64_t connection_id, uint32_t transaction,
 Result<UdpResponse> parse_udp_response(std::span<const uint8_t> d) {
   if (d.size() < 8) return Error("a datagram of " + std::to_string(d.size()) + " bytes");
   UdpResponse r;
-  const uint32_t action = get32(d.data());
-  r.transaction = get32(d.data() + 4);
+  const uint32_t action = be::load32(d.data());
+  r.transaction = be::load32(d.data() + 4);
   switch (action) {
     case 0:
       if (d.size() < 16) return Error("a connect response shorter than 16 bytes");
       r.kind = UdpResponse::Kind::kConnect;
-      r.connection_id = get64(d.data() + 8);
+      r.connection_id = be::load64(d.data() + 8);
       return r;
     case 1:
       if (d.size() < 20) return Error("an announce response shorter than 20 bytes");
       r.kind = UdpResponse::Kind::kAnnounce;
-      r.reply.interval = get32(d.data() + 8);
-      r.reply.leechers = get32(d.data() + 12);
-      r.reply.seeders = get32(d.data() + 16);
+      r.reply.interval = be::load32(d.data() + 8);
+      r.reply.leechers = be::load32(d.data() + 12);
+      r.reply.seeders = be::load32(d.data() + 16);
       return r;  // the peers that follow are not wanted
     case 3: {
       r.kind = UdpResponse::Kind::kError;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "evert/big_endian.h"
+
 namespace evert::tracker {
 namespace {
 
@@ -12,23 +14,6 @@ constexpr uint32_t kScrape = 2;
 constexpr uint32_t kError = 3;
 constexpr int64_t kWindow = 60;  // seconds per connection-id window
 constexpr size_t kMaxUrlData = 1024;
-
-uint32_t get32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-uint64_t get64(const uint8_t* p) {
-  return uint64_t{get32(p)} << 32 | get32(p + 4);
-}
-void put32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
-void put64(uint8_t* p, uint64_t v) {
-  put32(p, static_cast<uint32_t>(v >> 32));
-  put32(p + 4, static_cast<uint32_t>(v));
-}
 
 }  // namespace
 
@@ -42,7 +27,7 @@ uint64_t UdpTracker::connection_id(const Endpoint& from, int64_t window) const {
   std::memcpy(msg, from.ip.data(), 16);
   msg[16] = static_cast<uint8_t>(from.port >> 8);
   msg[17] = static_cast<uint8_t>(from.port);
-  put64(msg + 18, static_cast<uint64_t>(window));
+  be::store64(msg + 18, static_cast<uint64_t>(window));
   uint64_t h;
   crypto_shorthash(reinterpret_cast<unsigned char*>(&h), msg, sizeof msg, key_);
   return h;
@@ -57,8 +42,8 @@ bool UdpTracker::valid_connection(uint64_t id, const Endpoint& from, int64_t now
 size_t UdpTracker::error(uint32_t transaction, std::string_view message, size_t cap, uint8_t* out) {
   ++counters_.errors;
   const size_t n = std::min(message.size(), cap > 8 ? cap - 8 : 0);
-  put32(out, kError);
-  put32(out + 4, transaction);
+  be::store32(out, kError);
+  be::store32(out + 4, transaction);
   std::memcpy(out + 8, message.data(), n);
   return 8 + n;
 }
@@ -70,18 +55,18 @@ size_t UdpTracker::handle(std::span<const uint8_t> p, const Endpoint& from_raw, 
     return 0;
   }
   const Endpoint from = unmap(from_raw);
-  const uint64_t connection = get64(p.data());
-  const uint32_t action = get32(p.data() + 8);
-  const uint32_t transaction = get32(p.data() + 12);
+  const uint64_t connection = be::load64(p.data());
+  const uint32_t action = be::load32(p.data() + 8);
+  const uint32_t transaction = be::load32(p.data() + 12);
   if (action == kConnect) {
     if (connection != kUdpProtocolId) {
       ++counters_.dropped;  // not BitTorrent: stay silent
       return 0;
     }
     ++counters_.connects;
-    put32(out, kConnect);
-    put32(out + 4, transaction);
-    put64(out + 8, connection_id(from, now / kWindow));
+    be::store32(out, kConnect);
+    be::store32(out + 4, transaction);
+    be::store64(out + 8, connection_id(from, now / kWindow));
     return 16;
   }
   if (action != kAnnounce && action != kScrape) {
@@ -99,16 +84,16 @@ size_t UdpTracker::handle(std::span<const uint8_t> p, const Endpoint& from_raw, 
 
 size_t UdpTracker::announce(std::span<const uint8_t> p, const Endpoint& from, int64_t now,
                             uint8_t* out) {
-  const uint32_t transaction = get32(p.data() + 12);
+  const uint32_t transaction = be::load32(p.data() + 12);
   if (p.size() < 98) return error(transaction, "announce too short", 64, out);
   const uint8_t* b = p.data();
   AnnounceRequest r;
   std::memcpy(r.info_hash.bytes.data(), b + 16, 20);
   std::memcpy(r.peer_id.bytes.data(), b + 36, 20);
-  r.downloaded = get64(b + 56);
-  r.left = get64(b + 64);
-  r.uploaded = get64(b + 72);
-  switch (get32(b + 80)) {
+  r.downloaded = be::load64(b + 56);
+  r.left = be::load64(b + 64);
+  r.uploaded = be::load64(b + 72);
+  switch (be::load32(b + 80)) {
     case 0:
       r.event = Event::kNone;
       break;
@@ -128,7 +113,7 @@ size_t UdpTracker::announce(std::span<const uint8_t> p, const Endpoint& from, in
       return error(transaction, "unknown event", 64, out);
   }
   // The IP field (b + 84) is ignored: peers are recorded at the address the datagram came from.
-  const auto numwant = static_cast<int32_t>(get32(b + 92));
+  const auto numwant = static_cast<int32_t>(be::load32(b + 92));
   r.numwant = numwant < 0
                   ? options_.numwant_default
                   : std::min<uint32_t>(static_cast<uint32_t>(numwant), options_.numwant_max);
@@ -154,11 +139,11 @@ size_t UdpTracker::announce(std::span<const uint8_t> p, const Endpoint& from, in
     return error(transaction, "torrent not tracked here", 64, out);
   if (refusal == Refusal::kTooManySwarms) return error(transaction, "tracker full", 64, out);
   ++counters_.announces;
-  put32(out, kAnnounce);
-  put32(out + 4, transaction);
-  put32(out + 8, options_.interval);
-  put32(out + 12, reply_.counts.incomplete);
-  put32(out + 16, reply_.counts.complete);
+  be::store32(out, kAnnounce);
+  be::store32(out + 4, transaction);
+  be::store32(out + 8, options_.interval);
+  be::store32(out + 12, reply_.counts.incomplete);
+  be::store32(out + 16, reply_.counts.complete);
   size_t n = 20;
   // BEP 15: the peers of the datagram's own family.
   const auto& peers = from.family == Family::kV4 ? reply_.peers4 : reply_.peers6;
@@ -172,21 +157,21 @@ size_t UdpTracker::announce(std::span<const uint8_t> p, const Endpoint& from, in
 }
 
 size_t UdpTracker::scrape(std::span<const uint8_t> p, uint8_t* out) {
-  const uint32_t transaction = get32(p.data() + 12);
+  const uint32_t transaction = be::load32(p.data() + 12);
   const size_t count = std::min((p.size() - 16) / 20, kUdpMaxScrape);
   if (count == 0) return error(transaction, "no info_hash", 64, out);
   ++counters_.scrapes;
-  put32(out, kScrape);
-  put32(out + 4, transaction);
+  be::store32(out, kScrape);
+  be::store32(out + 4, transaction);
   size_t n = 8;
   for (size_t i = 0; i < count; ++i) {
     InfoHash ih;
     std::memcpy(ih.bytes.data(), p.data() + 16 + 20 * i, 20);
     SwarmCounts c;
     swarms_.scrape(ih, c);  // unknown torrents scrape as zeros, as BEP 15 has no per-hash error
-    put32(out + n, c.complete);
-    put32(out + n + 4, static_cast<uint32_t>(c.downloaded));
-    put32(out + n + 8, c.incomplete);
+    be::store32(out + n, c.complete);
+    be::store32(out + n + 4, static_cast<uint32_t>(c.downloaded));
+    be::store32(out + n + 8, c.incomplete);
     n += 12;
   }
   return n;
