@@ -158,7 +158,7 @@ Status Daemon::start() {
           return nullptr;
         },
         [this](const std::string& op, FdHandler h) { fd_api_.route(op, std::move(h)); },
-        config_.daemon.state_dir});
+        config_.daemon.state_dir, [this](ApiRequest& req) { return api_.dispatch(req); }});
     ctx->log->set_level(log_->level());
     if (auto s = r.module->start(*ctx); !s) {
       return Error("module " + name + " failed to start: " + s.error().message);

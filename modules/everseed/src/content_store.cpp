@@ -88,6 +88,10 @@ Status copy_fd(int in, int out, uint64_t size, const std::string& label, const s
 
 }  // namespace
 
+std::string ContentStore::upload_dir(uint64_t upload) const {
+  return dir_ + "/.incoming-upload-" + std::to_string(upload) + "-" + std::to_string(::getpid());
+}
+
 std::string ContentStore::incoming_dir(uint64_t job) const {
   return dir_ + "/.incoming-" + std::to_string(job) + "-" + std::to_string(::getpid());
 }

@@ -47,6 +47,9 @@ class ContentStore {
       const std::function<bool(const std::string&)>& published);
 
   [[nodiscard]] std::string incoming_dir(uint64_t job) const;
+  // A folder for an upload being received (the web module), removed at start-up like
+  // `.incoming-*` when the upload never became a publish.
+  [[nodiscard]] std::string upload_dir(uint64_t upload) const;
   [[nodiscard]] std::string staged_dir(const std::string& hex) const;
   [[nodiscard]] std::string final_dir(const std::string& hex) const;
   // Takes a published torrent's folder out of the way (a rename; missing is fine) and returns

@@ -28,6 +28,7 @@ struct EverseedModule::Impl {
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<daemon::Timer> counter_timer;
   std::string web_seed_base;  // set by the web module
+  uint64_t uploads = 0;       // upload folders handed out (new_upload_dir)
 
   void tell_tracker(const Published& p, bool seeded) {
     if (swarms == nullptr) return;
@@ -204,6 +205,35 @@ nlohmann::json EverseedModule::status() const {
 
 void EverseedModule::set_web_seed_base(std::string url) {
   impl_->web_seed_base = std::move(url);
+}
+
+std::string EverseedModule::new_upload_dir() {
+  Impl& m = *impl_;
+  if (!m.publisher) return "";
+  return m.publisher->content().upload_dir(++m.uploads);
+}
+
+std::string EverseedModule::content_dir() const {
+  return impl_->publisher ? impl_->publisher->content().dir() : "";
+}
+
+Result<uint64_t> EverseedModule::publish_upload(std::string name, std::string dir,
+                                                const nlohmann::json& options) {
+  Impl& m = *impl_;
+  if (!m.publisher) return Error("not started");
+  auto opts = create_options_from_json(options);
+  if (!opts) return opts.error();
+  auto a = m.publisher->publish_upload(std::move(name), std::move(dir), std::move(*opts));
+  if (a.error) return Error(a.error->body["error"]["message"].get<std::string>());
+  return a.job;
+}
+
+std::optional<std::string> EverseedModule::torrent_file(const InfoHash& hash) const {
+  const Impl& m = *impl_;
+  if (!m.catalog) return std::nullopt;
+  const Published* p = m.catalog->find(hash);
+  if (p == nullptr) return std::nullopt;
+  return m.catalog->torrent_bytes(p->key);
 }
 
 Result<ServedFile> EverseedModule::served_file(const InfoHash& hash,

@@ -297,22 +297,50 @@ Publisher::Accepted Publisher::publish_files(std::string name, std::vector<Incom
   uint64_t total = 0;
   for (const auto& f : files)
     total += f.size;
+  auto shared_files = std::make_shared<std::vector<IncomingFile>>(std::move(files));
+  return publish_into(name, total, std::move(options), std::move(given), std::move(torrent_bytes),
+                      "", [shared_files, name](const std::string& incoming, Job& job) {
+                        return ContentStore::copy_in(name, *shared_files, incoming, job.done,
+                                                     job.cancel);
+                      });
+}
+
+Publisher::Accepted Publisher::publish_upload(std::string name, std::string dir,
+                                              CreateOptions options) {
+  if (!options.name.empty()) name = options.name;
+  if (std::string why = check_path_component(name); !why.empty()) {
+    return {0, ApiResponse::error(400, "bad_name", "invalid name '" + name + "': " + why)};
+  }
+  return publish_into(name, 0, std::move(options), nullptr, "", std::move(dir),
+                      [name](const std::string& incoming, Job& job) {
+                        auto scan = scan_path(incoming + "/" + name);
+                        if (scan) job.total = scan->total_size();
+                        return scan;
+                      });
+}
+
+Publisher::Accepted Publisher::publish_into(
+    std::string name, uint64_t total, CreateOptions options, std::shared_ptr<Metainfo> given,
+    std::string torrent_bytes, std::string dir,
+    std::function<Result<ScanResult>(const std::string&, Job&)> fill) {
   auto job = new_job("publish", total);
   job->name = name;
-  auto shared_files = std::make_shared<std::vector<IncomingFile>>(std::move(files));
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
-  const std::string incoming = content_.incoming_dir(job->id);
+  const std::string incoming = dir.empty() ? content_.incoming_dir(job->id) : dir;
   std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
   ctx_.workers.submit(
-      [this, alive, job, shared_files, opts, given, torrent_bytes, name, incoming, web] {
+      [this, alive, job, fill = std::move(fill), opts, given, torrent_bytes, name, incoming, web] {
         auto post_fail = [this, alive, job](Error e) {
           ctx_.loop.post([this, alive, job, e = std::move(e)] {
             if (alive.lock() && *alive.lock()) fail(job, e);
           });
         };
-        auto scan = ContentStore::copy_in(name, *shared_files, incoming, job->done, job->cancel);
-        if (!scan) return post_fail(scan.error());
+        auto scan = fill(incoming, *job);
+        if (!scan) {
+          discard(incoming);
+          return post_fail(scan.error());
+        }
         auto created = std::make_shared<CreatedTorrent>();
         job->done = 0;
         if (given) {
@@ -675,6 +703,20 @@ ApiResponse Publisher::route_torrent(const ApiRequest& r) const {
       for (const auto& tier : meta->trackers)
         trackers.push_back(tier);
       res.body["announce_list"] = trackers;
+      res.body["web_seeds"] = meta->web_seeds;
+      res.body["comment"] = meta->comment;
+      res.body["private"] = meta->is_private;
+      if (daemon::query_param(r.query, "files") == "1") {
+        // Every file but padding, with its path below the torrent's folder (a single file: its
+        // name) and its size, in torrent order (bounded by the metainfo's own limits).
+        json files = json::array();
+        for (const FileEntry& f : meta->files) {
+          if (f.is_pad()) continue;
+          const std::string path = f.path_string();
+          files.push_back({{"path", path.empty() ? meta->name : path}, {"size", f.length}});
+        }
+        res.body["file_list"] = files;
+      }
     }
     if (daemon::query_param(r.query, "format") == "torrent")
       res.body["torrent"] = to_base64(*bytes);

@@ -62,6 +62,10 @@ class Publisher {
   Accepted publish_files(std::string name, std::vector<IncomingFile> files, CreateOptions options,
                          std::string torrent_bytes);
   Accepted publish_path(const std::string& path, CreateOptions options);
+  // Data already written into the content store: `dir` (from ContentStore::upload_dir()) holds
+  // `name` (a file or a folder), as the web module's uploads leave it. The job hashes it there
+  // and moves it into place; on failure `dir` is removed.
+  Accepted publish_upload(std::string name, std::string dir, CreateOptions options);
   Accepted publish_existing(std::string torrent_bytes, const std::string& data_path);
 
   [[nodiscard]] const ContentStore& content() const { return content_; }
@@ -69,6 +73,12 @@ class Publisher {
  private:
   struct Job;
   std::shared_ptr<Job> new_job(const std::string& what, uint64_t total);
+  // A publish into the content store: `fill` (on a worker) puts the data into the incoming
+  // folder (`dir`, or a fresh one) and lists it; then hashing (or checking `given`), sealing
+  // and committing as for every publish.
+  Accepted publish_into(std::string name, uint64_t total, CreateOptions options,
+                        std::shared_ptr<Metainfo> given, std::string torrent_bytes, std::string dir,
+                        std::function<Result<ScanResult>(const std::string&, Job&)> fill);
   void finish(const std::shared_ptr<Job>& job, const Result<const Published*>& outcome, bool added);
   void fail(const std::shared_ptr<Job>& job, const Error& e);
   // Blocking (worker threads): removes a folder of the content store, logging a failure.

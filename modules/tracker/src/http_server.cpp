@@ -19,6 +19,12 @@ namespace {
 
 constexpr size_t kMaxHead = 8192;
 constexpr size_t kMaxPendingOut = 1 << 20;
+// A streamed request body is read this much at a time, the next chunk only once the sink took
+// the last one.
+constexpr size_t kBodyChunk = 1 << 20;
+// The body of a refused request is read and dropped up to this size (the connection is then
+// kept); a larger one closes the connection after the answer.
+constexpr uint64_t kMaxDiscard = 1 << 20;
 // File bodies are checked for residency and, when cold, read into the page cache in chunks of
 // this size: large enough that the check (mmap, mincore, munmap) costs little per byte, small
 // enough that a worker is not held long by one slow client.
@@ -55,12 +61,22 @@ const char* reason(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
     case 206:
       return "Partial Content";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
     case 304:
       return "Not Modified";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 404:
@@ -69,14 +85,26 @@ const char* reason(int status) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
     case 413:
       return "Content Too Large";
     case 416:
       return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
     case 505:
       return "HTTP Version Not Supported";
+    case 507:
+      return "Insufficient Storage";
     default:
       return "Error";
   }
@@ -115,6 +143,22 @@ bool warm(int fd, uint64_t offset, uint64_t length) {
 
 }  // namespace
 
+std::string_view HttpRequest::header(std::string_view name) const {
+  std::string_view rest = head;
+  const size_t eol = rest.find("\r\n");
+  rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 2);
+  while (!rest.empty()) {
+    const size_t e = rest.find("\r\n");
+    const std::string_view h = rest.substr(0, e);
+    rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
+    const size_t colon = h.find(':');
+    if (colon != std::string_view::npos && iequals(h.substr(0, colon), name)) {
+      return trim(h.substr(colon + 1));
+    }
+  }
+  return {};
+}
+
 struct HttpServer::Listener {
   int fd = -1;
   uint16_t port = 0;
@@ -133,6 +177,17 @@ struct HttpServer::Connection {
   uint64_t checked_to = 0;       // file offset up to which the page cache was found to hold it
   bool warming = false;          // a chunk of `file` is being read on a worker
   std::shared_ptr<bool> token;   // expires when the connection closes (worker results)
+  // A request whose answer comes later (HttpServer::defer(), a streamed body's end).
+  bool deferred = false;
+  bool pending_http10 = false;
+  bool pending_keep = true;
+  bool pending_head = false;
+  std::unique_ptr<BodySink> sink;  // takes the body of the request being read
+  bool sink_busy = false;          // a chunk was handed to it and not yet taken
+  uint64_t body_left = 0;          // body bytes the sink has yet to get
+  uint64_t discard_left = 0;       // body bytes of a refused request still to drop
+  bool continued = false;          // "100 Continue" sent for the buffered body coming
+  bool in_write = false;           // inside BodySink::write()
   std::unique_ptr<daemon::FdWatcher> reader;
   std::unique_ptr<daemon::FdWatcher> writer;
   std::list<std::unique_ptr<Connection>>::iterator self;
@@ -211,6 +266,24 @@ void HttpServer::accept_from(Listener& l) {
 }
 
 void HttpServer::serve_new(int fd, const Endpoint& peer) {
+  if (!options_.get_only) {
+    // The web pages: answers may come later and bodies stream, so every connection gets its
+    // own state from the start (the quick path below is the tracker's).
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    c->peer = peer;
+    c->token = std::make_shared<bool>(true);
+    c->last_active = steady_seconds();
+    Connection* raw = c.get();
+    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                    [this, raw](short) { on_readable(*raw); });
+    connections_.push_back(std::move(c));
+    raw->self = std::prev(connections_.end());
+    on_readable(*raw);
+    return;
+  }
   // Most clients send the request with the connection and many want it closed after the
   // answer: serve that without a watcher or an allocation (no epoll_ctl, no malloc).
   if (!quick_) quick_ = std::make_unique<Connection>();
@@ -264,12 +337,18 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
 }
 
 void HttpServer::on_readable(Connection& c) {
+  if (c.sink) return read_body(c);
+  if (c.deferred) {
+    c.reader->stop();  // started again when the answer is sent
+    return;
+  }
   if (c.out.size() - c.out_off > kMaxPendingOut) return;  // the client is not reading
   if (c.file) {
     c.reader->stop();  // started again when the file body is sent
     return;
   }
   bool closed = false;
+  const size_t limit = kMaxHead + options_.max_body;
   for (;;) {
     const size_t old = c.in.size();
     c.in.resize(old + 4096);
@@ -280,7 +359,12 @@ void HttpServer::on_readable(Connection& c) {
       break;
     }
     c.in.resize(old + static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < 4096 || c.in.size() > kMaxHead) break;
+    if (c.discard_left > 0) {  // the body of a refused request
+      const auto drop = static_cast<size_t>(std::min<uint64_t>(c.discard_left, c.in.size()));
+      c.in.erase(0, drop);
+      c.discard_left -= drop;
+    }
+    if (static_cast<size_t>(n) < 4096 || c.in.size() > limit) break;
   }
   c.last_active = steady_seconds();
   connections_.splice(connections_.end(), connections_, c.self);
@@ -289,8 +373,11 @@ void HttpServer::on_readable(Connection& c) {
   for (int i = 0; i < 64; ++i) {
     keep = process(c);
     if (!flush(c)) return;
-    if (c.file || !keep || c.in.find("\r\n\r\n") == std::string::npos) break;
+    if (c.file || c.deferred || c.sink || !keep || c.in.find("\r\n\r\n") == std::string::npos) {
+      break;
+    }
   }
+  if (c.sink || c.deferred) return;
   const bool done = c.out_off == c.out.size() && !c.file;
   if (!keep && done) {
     close(c);
@@ -303,53 +390,55 @@ void HttpServer::on_readable(Connection& c) {
 bool HttpServer::process(Connection& c) {
   size_t consumed = 0;
   bool keep = true;
-  while (keep && !c.file) {
+  while (keep && !c.file && !c.deferred && !c.sink && c.discard_left == 0) {
     const std::string_view buf = std::string_view(c.in).substr(consumed);
     const size_t end = buf.find("\r\n\r\n");
-    if (end == std::string_view::npos || end > kMaxHead) {
-      if (buf.size() > kMaxHead) {
-        response_.status = 431;
-        response_.body = "request head too large\n";
-        keep = false;
-      } else {
-        break;
-      }
-    }
     HttpRequest req;
     req.peer = c.peer;
     bool http10 = false;
-    bool conn_close = false;
-    bool conn_keep = false;
-    if (keep) {
+    bool head_only = false;
+    response_.status = 200;
+    response_.content_type = "text/plain";
+    response_.body.clear();
+    response_.headers.clear();
+    response_.file.reset();
+    if (end == std::string_view::npos || end > kMaxHead) {
+      if (buf.size() <= kMaxHead) break;
+      response_.status = 431;
+      response_.body = "request head too large\n";
+      keep = false;
+    } else {
       const std::string_view head = buf.substr(0, end);
-      consumed += end + 4;
-      ++requests_;
-      response_.status = 200;
-      response_.content_type = "text/plain";
-      response_.body.clear();
-      response_.headers.clear();
-      response_.file.reset();
+      req.head = head;
+      bool conn_close = false;
+      bool conn_keep = false;
+      bool chunked = false;
+      bool expect_continue = false;
+      bool bad_length = false;
+      bool has_length = false;
       const size_t eol = head.find("\r\n");
       const std::string_view line = head.substr(0, eol);
       const size_t sp1 = line.find(' ');
       const size_t sp2 = line.rfind(' ');
       std::string_view version = sp2 == std::string_view::npos ? "" : line.substr(sp2 + 1);
       if (sp1 == std::string_view::npos || sp1 == sp2 || version.substr(0, 5) != "HTTP/") {
+        consumed += end + 4;
         response_.status = 400;
         response_.body = "malformed request line\n";
         keep = false;
       } else if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+        consumed += end + 4;
         response_.status = 505;
         response_.body = "HTTP/1.0 or HTTP/1.1 only\n";
         keep = false;
       } else {
         http10 = version == "HTTP/1.0";
         req.method = line.substr(0, sp1);
+        head_only = req.method == "HEAD";
         const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
         const size_t q = target.find('?');
         req.path = target.substr(0, q);
         req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-        bool has_body = false;
         std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
         while (!rest.empty()) {
           const size_t e = rest.find("\r\n");
@@ -370,58 +459,249 @@ bool HttpServer::process(Connection& c) {
             req.range = value;
           } else if (iequals(name, "if-range")) {
             req.if_range = value;
-          } else if ((iequals(name, "content-length") && value != "0") ||
-                     iequals(name, "transfer-encoding")) {
-            has_body = true;
+          } else if (iequals(name, "content-length")) {
+            uint64_t n = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
+                (has_length && n != req.content_length) || n > (uint64_t{1} << 62)) {
+              bad_length = true;
+            }
+            has_length = true;
+            req.content_length = n;
+          } else if (iequals(name, "transfer-encoding")) {
+            chunked = true;
+          } else if (iequals(name, "expect")) {
+            expect_continue = iequals(value, "100-continue");
           }
         }
         keep = http10 ? conn_keep && !conn_close : !conn_close;
-        if (has_body) {
+        const bool has_body = req.content_length > 0 || chunked || bad_length;
+        size_t body_here = 0;  // bytes of a buffered body, consumed with the head
+        if (bad_length) {
+          response_.status = 400;
+          response_.body = "malformed Content-Length\n";
+          keep = false;
+        } else if (chunked) {
+          response_.status = options_.max_body == 0 ? 413 : 411;
+          response_.body = options_.max_body == 0 ? "request bodies are not accepted here\n"
+                                                  : "a request body needs a Content-Length\n";
+          keep = false;
+        } else if (options_.get_only && req.method != "GET" && req.method != "HEAD") {
+          response_.status = 405;
+          response_.body = "GET only\n";
+          if (has_body) keep = false;
+        } else if (has_body && options_.max_body == 0) {
           response_.status = 413;
           response_.body = "request bodies are not accepted here\n";
           keep = false;
-        } else if (req.method != "GET" && req.method != "HEAD") {
-          response_.status = 405;
-          response_.body = "GET only\n";
-        } else {
+        } else if (has_body) {
+          current_ = &c;
+          std::unique_ptr<BodySink> sink = opener_ ? opener_(req, response_) : nullptr;
+          current_ = nullptr;
+          if (sink) {
+            // Streamed: the head is done with; the body follows in c.in and later reads.
+            consumed += end + 4;
+            ++requests_;
+            c.sink = std::move(sink);
+            c.body_left = req.content_length;
+            c.pending_http10 = http10;
+            c.pending_keep = keep;
+            c.pending_head = false;
+            if (expect_continue && !http10) c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+            break;
+          }
+          if (response_.status != 200) {
+            // Refused unread: a small body is read and dropped, the connection kept.
+            c.discard_left = req.content_length;
+            if (req.content_length > kMaxDiscard || expect_continue) keep = false;
+          } else if (req.content_length > options_.max_body) {
+            response_.status = 413;
+            response_.body = "request body too large\n";
+            c.discard_left = req.content_length;
+            if (req.content_length > kMaxDiscard || expect_continue) keep = false;
+          } else if (buf.size() - end - 4 < req.content_length) {
+            if (expect_continue && !c.continued && !http10) {
+              c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+              c.continued = true;
+            }
+            break;  // the rest of the body is still coming
+          } else {
+            body_here = static_cast<size_t>(req.content_length);
+            req.body = buf.substr(end + 4, body_here);
+          }
+        }
+        consumed += end + 4 + body_here;
+        c.continued = false;
+        if (response_.status == 200 && c.discard_left == 0) {
+          current_ = &c;
           handler_(req, response_);
+          current_ = nullptr;
+        }
+        if (c.discard_left > 0) {
+          // The part of the body already read is dropped with the head.
+          const uint64_t here = std::min<uint64_t>(c.discard_left, buf.size() - end - 4);
+          consumed += static_cast<size_t>(here);
+          c.discard_left -= here;
+          if (!keep) c.discard_left = 0;  // closing anyway
         }
       }
+      ++requests_;
     }
-    // A HEAD answer says the length of the body it does not send.
-    const uint64_t length = response_.file ? response_.file->length : response_.body.size();
-    char num[24];
-    auto [p, ec] = std::to_chars(num, num + sizeof num, length);
-    c.out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    char st[8];
-    auto [sp, sec] = std::to_chars(st, st + sizeof st, response_.status);
-    c.out.append(st, sp);
-    c.out += ' ';
-    c.out += reason(response_.status);
-    c.out += "\r\nContent-Type: ";
-    c.out += response_.content_type;
-    c.out += "\r\nContent-Length: ";
-    c.out.append(num, p);
-    c.out += "\r\n";
-    c.out += response_.headers;
-    if (!keep) {
-      c.out += "Connection: close\r\n";
-    } else if (http10) {
-      c.out += "Connection: keep-alive\r\n";
+    if (c.deferred) {
+      c.pending_http10 = http10;
+      c.pending_keep = keep;
+      c.pending_head = head_only;
+      break;
     }
-    c.out += "\r\n";
-    if (req.method != "HEAD") {
-      c.out += response_.body;
-      if (response_.file && response_.file->length > 0) {
-        c.file = std::move(response_.file);
-        c.checked_to = c.file->offset;
-      }
-    }
-    response_.file.reset();
+    write_response(c, response_, http10, keep, head_only);
     if (c.out.size() - c.out_off > kMaxPendingOut) break;
   }
   c.in.erase(0, consumed);
+  if (c.sink) feed_body(c);
   return keep;
+}
+
+void HttpServer::write_response(Connection& c, HttpResponse& r, bool http10, bool keep,
+                                bool head_only) {
+  // A HEAD answer says the length of the body it does not send.
+  const uint64_t length = r.file ? r.file->length : r.body.size();
+  char num[24];
+  auto [p, ec] = std::to_chars(num, num + sizeof num, length);
+  c.out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  char st[8];
+  auto [sp, sec] = std::to_chars(st, st + sizeof st, r.status);
+  c.out.append(st, sp);
+  c.out += ' ';
+  c.out += reason(r.status);
+  c.out += "\r\nContent-Type: ";
+  c.out += r.content_type;
+  c.out += "\r\nContent-Length: ";
+  c.out.append(num, p);
+  c.out += "\r\n";
+  c.out += r.headers;
+  if (!keep) {
+    c.out += "Connection: close\r\n";
+  } else if (http10) {
+    c.out += "Connection: keep-alive\r\n";
+  }
+  c.out += "\r\n";
+  if (!head_only) {
+    c.out += r.body;
+    if (r.file && r.file->length > 0) {
+      c.file = std::move(r.file);
+      c.checked_to = c.file->offset;
+    }
+  }
+  r.file.reset();
+}
+
+HttpReply HttpServer::defer() {
+  HttpReply r;
+  if (current_ == nullptr) return r;
+  current_->deferred = true;
+  r.server_ = this;
+  r.token_ = current_->token;
+  r.connection_ = current_;
+  r.sent_ = std::make_shared<bool>(false);
+  return r;
+}
+
+void HttpReply::send(HttpResponse response) {
+  if (!sent_ || *sent_) return;
+  *sent_ = true;
+  if (token_.expired()) return;  // the connection closed meanwhile
+  server_->complete(*static_cast<HttpServer::Connection*>(connection_), response);
+}
+
+void HttpServer::complete(Connection& c, HttpResponse& r) {
+  c.deferred = false;
+  c.sink.reset();
+  write_response(c, r, c.pending_http10, c.pending_keep, c.pending_head);
+  if (!c.pending_keep) c.close_after_write = true;
+  c.last_active = steady_seconds();
+  if (!flush(c)) return;
+  on_writable(c);
+}
+
+void HttpServer::feed_body(Connection& c) {
+  while (c.sink && !c.sink_busy && !c.deferred) {
+    if (c.body_left == 0) {
+      // The whole body arrived: the sink answers, now or later.
+      c.deferred = true;
+      HttpReply reply;
+      reply.server_ = this;
+      reply.token_ = c.token;
+      reply.connection_ = &c;
+      reply.sent_ = std::make_shared<bool>(false);
+      std::unique_ptr<BodySink> sink = std::move(c.sink);
+      sink->finish(reply);
+      return;
+    }
+    if (c.in.empty()) return;
+    const auto n = static_cast<size_t>(std::min<uint64_t>(c.body_left, c.in.size()));
+    std::string chunk;
+    if (n == c.in.size()) {
+      chunk.swap(c.in);
+    } else {
+      chunk = c.in.substr(0, n);
+      c.in.erase(0, n);
+    }
+    c.body_left -= n;
+    c.sink_busy = true;
+    c.in_write = true;
+    Connection* raw = &c;
+    c.sink->write(std::move(chunk), [this, raw, token = std::weak_ptr<bool>(c.token)](Status s) {
+      if (token.expired()) return;
+      raw->sink_busy = false;
+      raw->last_active = steady_seconds();
+      if (s && raw->in_write) return;  // taken at once: feed_body() goes on
+      if (!s) {
+        HttpResponse r;
+        r.status = raw->sink ? raw->sink->error_status : 500;
+        r.body = s.error().message + "\n";
+        raw->sink.reset();  // not aborted: the sink cleaned up after its own error
+        raw->pending_keep = false;
+        raw->deferred = true;
+        complete(*raw, r);
+        return;
+      }
+      feed_body(*raw);
+      if (raw->sink && !raw->sink_busy) read_body(*raw);
+    });
+    c.in_write = false;
+  }
+}
+
+// Reads body bytes for the sink, at most kBodyChunk ahead of it.
+void HttpServer::read_body(Connection& c) {
+  if (c.sink_busy) {
+    c.reader->stop();  // started again when the sink took the chunk
+    return;
+  }
+  c.reader->start();
+  const auto want = static_cast<size_t>(std::min<uint64_t>(c.body_left, kBodyChunk));
+  if (want == 0) return feed_body(c);
+  const size_t old = c.in.size();
+  if (old >= want) return feed_body(c);
+  c.in.resize(want);
+  size_t got = old;
+  bool closed = false;
+  while (got < want) {
+    const ssize_t n = ::recv(c.fd, c.in.data() + got, want - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0 || errno != EAGAIN) closed = true;
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  c.in.resize(got);
+  if (got > old) {
+    c.last_active = steady_seconds();
+    connections_.splice(connections_.end(), connections_, c.self);
+  }
+  if (closed) return close(c);  // the body ended early: the sink is aborted
+  feed_body(c);
 }
 
 bool HttpServer::flush(Connection& c) {
@@ -521,11 +801,13 @@ bool HttpServer::send_file(Connection& c, bool& waiting) {
 void HttpServer::on_writable(Connection& c) {
   if (!flush(c)) return;
   if (c.out_off == c.out.size() && !c.file) {
-    if (c.close_after_write) {
+    if (c.close_after_write && !c.sink) {
       close(c);
       return;
     }
     if (c.writer) c.writer->stop();
+    if (c.deferred) return;
+    if (c.sink) return read_body(c);
     c.reader->start();
     if (!c.in.empty()) on_readable(c);
   }
@@ -537,6 +819,10 @@ void HttpServer::close(Connection& c) {
   if (c.writer) c.writer->stop();
   c.token.reset();
   c.file.reset();
+  if (c.sink) {
+    c.sink->abort();
+    c.sink.reset();
+  }
   ::close(c.fd);
   graveyard_.push_back(std::move(*c.self));
   connections_.erase(c.self);

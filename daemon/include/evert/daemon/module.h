@@ -42,6 +42,11 @@ struct ModuleContext {
   std::function<void(const std::string& op, FdHandler)> fd_route = [](const std::string&,
                                                                       FdHandler) {};
   std::string state_dir;  // daemon.state_dir: the store, and the content store below it
+  // Calls a control-API route as the Unix socket would (the web module's /api/v1/ and pages:
+  // one implementation of each operation, two front ends).
+  std::function<ApiResponse(ApiRequest&)> call = [](ApiRequest&) {
+    return ApiResponse::error(503, "unavailable", "no control API");
+  };
 };
 
 class Module {

@@ -50,6 +50,17 @@ class EverseedModule : public daemon::Module {
   Result<ServedFile> served_file(const tracker::InfoHash& hash,
                                  const std::vector<std::string>& path);
 
+  // Uploads (the web module), loop thread. A fresh folder in the content store to write an
+  // upload into (not yet created; removed at start-up if the daemon stops before it is
+  // published), and where the content store is (for its free space).
+  std::string new_upload_dir();
+  std::string content_dir() const;
+  // Publishes what an upload left in `dir` (the file or folder `name`), with the options of
+  // POST /v1/publish (docs/control-api.md): the job id (GET /v1/job), or why not.
+  Result<uint64_t> publish_upload(std::string name, std::string dir, const nlohmann::json& options);
+  // The .torrent file of a published torrent, or nullopt.
+  std::optional<std::string> torrent_file(const tracker::InfoHash& hash) const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -1,5 +1,5 @@
-// A small HTTP/1.0 and 1.1 server for GET and HEAD requests: keep-alive and pipelining,
-// bounded request heads (8 KiB), idle and header timeouts, a cap on connections. Written for
+// A small HTTP/1.0 and 1.1 server: keep-alive and pipelining, bounded request heads (8 KiB),
+// idle and header timeouts, a cap on connections. Written for
 // the tracker's announce path's speed (one read, one parse, one write per request, no
 // allocation per request once a connection is warm); evhttp is kept for the control API.
 //
@@ -9,6 +9,12 @@
 // cache on a worker thread first (set_workers()). While a file body is being sent the
 // connection reads no further requests, so its memory stays bounded (a head, a request
 // buffer); a client that takes nothing for `timeout_seconds` is dropped.
+//
+// The web pages use request bodies (Options::max_body, 0 for the tracker: bodies get 413),
+// answers given later (defer(): a login checked on a worker) and bodies streamed to a BodySink
+// (uploads of many GiB: set_stream_opener()), read a chunk at a time and never faster than the
+// sink takes them. Bodies need a Content-Length (chunked request bodies get 411); a client that
+// sends `Expect: 100-continue` is told to go on only when its body is wanted.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -40,6 +46,12 @@ struct HttpRequest {
   std::string_view range;     // the Range header, raw
   std::string_view if_range;  // the If-Range header, raw
   Endpoint peer;              // the connection's address
+  std::string_view head;      // the whole request head, for header()
+  std::string_view body;      // a buffered body (at most Options::max_body)
+  uint64_t content_length = 0;
+
+  // The value of the first header named `name` (case-insensitive), trimmed; empty if none.
+  [[nodiscard]] std::string_view header(std::string_view name) const;
 };
 
 // `length` bytes of an open file from `offset`, kept open by `hold` until sent.
@@ -59,12 +71,50 @@ struct HttpResponse {
   std::optional<FileBody> file;
 };
 
+class HttpServer;
+
+// An answer given after the handler returned (HttpServer::defer()). Sending it on a connection
+// that closed meanwhile does nothing. Copyable; the first send() counts.
+class HttpReply {
+ public:
+  HttpReply() = default;
+  void send(HttpResponse response);
+  [[nodiscard]] bool connected() const { return !token_.expired(); }
+
+ private:
+  friend class HttpServer;
+  HttpServer* server_ = nullptr;
+  std::weak_ptr<bool> token_;
+  void* connection_ = nullptr;
+  std::shared_ptr<bool> sent_;
+};
+
+// Takes a request body as it arrives (HttpServer::set_stream_opener()).
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The next bytes of the body. Call `done` (on the loop thread, now or later) when ready for
+  // more; an error answers the request with `error_status` and the message, and closes.
+  virtual void write(std::string chunk, std::function<void(Status)> done) = 0;
+  // The whole body arrived: answer through `reply` (now or later).
+  virtual void finish(HttpReply reply) = 0;
+  // The client went away (or timed out) before the body ended: undo what was written.
+  virtual void abort() = 0;
+  int error_status = 500;
+};
+
 class HttpServer {
  public:
   using Handler = std::function<void(const HttpRequest&, HttpResponse&)>;
+  // Called for a request with a body before any of it is read: returns the sink that takes it,
+  // or nullptr to let the server buffer it (up to max_body) and call the handler. Set a status
+  // other than 200 in the response to refuse it at once (the body is not read).
+  using StreamOpener = std::function<std::unique_ptr<BodySink>(const HttpRequest&, HttpResponse&)>;
   struct Options {
     int timeout_seconds = 15;
     size_t max_connections = 10'000;
+    size_t max_body = 0;   // buffered request bodies at most; larger ones get 413
+    bool get_only = true;  // other methods get 405 without reaching the handler
   };
 
   HttpServer(daemon::EventLoop& loop, Handler handler, Options options);
@@ -83,6 +133,11 @@ class HttpServer {
   // Where file bodies are read into the page cache when it does not hold them. Without workers
   // file bodies are sent as they are (the loop may then wait for the disk).
   void set_workers(daemon::WorkerPool* workers) { workers_ = workers; }
+  void set_stream_opener(StreamOpener opener) { opener_ = std::move(opener); }
+  // Called from inside the handler: the answer will be sent through the returned reply, and
+  // the connection reads no further request until it is. The response the handler was given
+  // is then ignored.
+  HttpReply defer();
   // Stops accepting and closes every connection.
   void stop();
 
@@ -107,6 +162,13 @@ class HttpServer {
   bool send_file(Connection& c, bool& waiting);
   void want_write(Connection& c);
   void close(Connection& c);
+  // Appends the status line, headers and body of `r` to the connection's output.
+  void write_response(Connection& c, HttpResponse& r, bool http10, bool keep, bool head_only);
+  // Hands buffered body bytes to the connection's sink; finishes the body at its end.
+  void feed_body(Connection& c);
+  void read_body(Connection& c);
+  void complete(Connection& c, HttpResponse& r);  // a deferred answer
+  friend class HttpReply;
   void sweep();
 
   daemon::EventLoop& loop_;
@@ -122,6 +184,8 @@ class HttpServer {
   uint64_t file_bytes_ = 0;
   uint64_t cold_chunks_ = 0;
   daemon::WorkerPool* workers_ = nullptr;
+  StreamOpener opener_;
+  Connection* current_ = nullptr;  // whose request the handler is answering
 };
 
 }  // namespace evert::tracker
