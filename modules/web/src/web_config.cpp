@@ -12,6 +12,19 @@ std::string check_listen(const std::string& s) {
   return tracker::parse_listen(s, ss, len, why) ? "" : why;
 }
 
+std::string check_ip(const std::string& s) {
+  tracker::Endpoint e;
+  return tracker::Endpoint::parse_ip(s, e) ? "" : "expected an IPv4 or IPv6 address";
+}
+
+std::string check_title(const std::string& s) {
+  if (s.empty() || s.size() > 200) return "expected 1 to 200 characters";
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return "control characters are not allowed";
+  }
+  return "";
+}
+
 std::string check_url(const std::string& s) {
   if (s.empty() || s.starts_with("http://") || s.starts_with("https://")) return "";
   return "expected an http:// or https:// URL";
@@ -24,6 +37,7 @@ const daemon::FieldTable<WebSection>& web_table() {
   using daemon::int_field;
   using daemon::string_field;
   using daemon::string_list_field;
+  using daemon::size_field;
   static const daemon::FieldTable<S> t = {
       string_list_field<S>("listen", &S::listen, false,
                            "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
@@ -37,6 +51,18 @@ const daemon::FieldTable<WebSection>& web_table() {
       int_field<S>("timeout", &S::timeout, 1, 3600, true,
                    "Seconds a connection may be idle, or a client take no bytes, before it is "
                    "closed"),
+      string_field<S>("title", &S::title, true, "The site's name: page titles and the RSS feed",
+                      check_title),
+      daemon::choice_field<S>("read_access", &S::read_access, {"public", "login"}, true,
+                              "Who may read the pages, feeds and /api/v1/: public, or login "
+                              "(users only; the web seed's /data/ stays public)"),
+      size_field<S>("max_upload", &S::max_upload, 1 << 20, uint64_t{1} << 50, true,
+                    "The largest upload through the publish page or POST /api/v1/publish (the "
+                    "disk must also have room)"),
+      string_list_field<S>("trusted_proxies", &S::trusted_proxies, true,
+                           "Addresses of reverse proxies whose X-Forwarded-For header names the "
+                           "client (for the login rate limit and the logs)",
+                           check_ip),
   };
   return t;
 }

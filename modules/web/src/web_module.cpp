@@ -2,6 +2,7 @@
 
 #include "evert/everseed/everseed_module.h"
 #include "evert/tracker/http_server.h"
+#include "site.h"
 #include "web_config.h"
 #include "web_seed.h"
 
@@ -16,6 +17,7 @@ struct WebModule::Impl {
   everseed::EverseedModule* seed = nullptr;
   std::unique_ptr<tracker::HttpServer> server;
   std::string base_url;  // public_url, or the first bound address that is not a wildcard
+  std::unique_ptr<Site> site;
 
   void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
     if (req.path.starts_with("/data/")) {
@@ -24,12 +26,28 @@ struct WebModule::Impl {
                      req, resp);
       return;
     }
+    if (site) return site->handle(req, resp);
     resp.status = 404;
     resp.body = "not found\n";
   }
 
   [[nodiscard]] tracker::HttpServer::Options options() const {
-    return {cfg.timeout, static_cast<size_t>(cfg.max_connections)};
+    tracker::HttpServer::Options o;
+    o.timeout_seconds = cfg.timeout;
+    o.max_connections = static_cast<size_t>(cfg.max_connections);
+    o.max_body = 64 * 1024;  // forms and JSON; uploads stream (Site::open_body)
+    o.get_only = false;
+    return o;
+  }
+
+  [[nodiscard]] SiteConfig site_config() const {
+    SiteConfig c;
+    c.title = cfg.title;
+    c.login_to_read = cfg.read_access == "login";
+    c.max_upload = cfg.max_upload;
+    c.trusted_proxies = cfg.trusted_proxies;
+    c.base_url = base_url;
+    return c;
   }
 
   void set_base_url() {
@@ -84,6 +102,14 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
   }
   m.set_base_url();
   m.seed->set_web_seed_base(m.base_url);
+  m.site = std::make_unique<Site>(ctx, *m.seed, *m.accounts, *m.server);
+  m.site->set_config(m.site_config());
+  m.server->set_stream_opener(
+      [&m](const tracker::HttpRequest& req,
+           tracker::HttpResponse& resp) -> std::unique_ptr<tracker::BodySink> {
+        if (!m.site || req.path.starts_with("/data/")) return nullptr;
+        return m.site->open_body(req, resp);
+      });
   ctx.log->info("web seed at {}/data/", m.base_url.empty() ? "(no public_url)" : m.base_url);
   return Ok{};
 }
@@ -100,12 +126,14 @@ std::vector<std::string> WebModule::reload() {
   if (m.server) m.server->set_options(m.options());
   m.set_base_url();
   if (m.seed != nullptr) m.seed->set_web_seed_base(m.base_url);
+  if (m.site) m.site->set_config(m.site_config());
   return restart;
 }
 
 void WebModule::stop() {
   if (impl_->seed != nullptr) impl_->seed->set_web_seed_base("");
   if (impl_->server) impl_->server->stop();
+  impl_->site.reset();
 }
 
 json WebModule::status() const {
@@ -122,7 +150,9 @@ json WebModule::status() const {
 }
 
 daemon::ModuleInfo WebModule::info() {
-  return {"web", "Web seed of every published torrent (BEP 19); web pages to come",
+  return {"web",
+          "Web pages (browse, publish, admin), RSS feeds, /api/v1/ and the web seed of every "
+          "published torrent (BEP 19)",
           [] { return std::make_unique<WebModule>(); }, print_web_defaults,
           /*default_on=*/false};
 }

@@ -33,7 +33,7 @@ struct StoreOptions {
   std::string dir;                  // the state directory; created if missing
   uint64_t map_size = 64ull << 20;  // initial map size
   std::vector<std::string> databases = {"meta",  "torrents", "metainfo", "announce", "swarms",
-                                        "peers", "counters", "history",  "test"};
+                                        "peers", "counters", "history",  "test", "web"};
 };
 
 class Store {

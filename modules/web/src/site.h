@@ -1,0 +1,114 @@
+// The web module's pages and HTTP API: the index of published torrents, each torrent's page,
+// login, the publish page and its uploads, the admin page, the RSS feeds, and /api/v1/ (the
+// control API's routes over HTTP with API tokens). Every operation is the control API's own
+// handler, called through ModuleContext::call (one implementation, two front ends), or the
+// everseed's and the accounts' interfaces; pages are mustache templates built into the binary
+// (assets.h), every value HTML-escaped by the template engine.
+//
+// Safety: session cookies are HttpOnly, SameSite=Strict, and Secure when the public URL is
+// https; every form that changes something carries the session's CSRF token (checked in
+// constant time); logins are rate-limited per client address (the accounts' limiter); an
+// upload streams to the content store (never held in memory), bounded by max_upload and the
+// disk's free space, and an upload cut short leaves nothing behind.
+//
+// Thread-safety: loop thread only; uploads write on worker threads, one chunk at a time.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "accounts.h"
+#include "evert/daemon/module.h"
+#include "evert/everseed/everseed_module.h"
+#include "evert/tracker/http_server.h"
+
+namespace evert::web {
+
+struct SiteConfig {
+  std::string title = "Evertorrent";
+  bool login_to_read = false;  // pages and feeds need a login (the web seed stays public)
+  uint64_t max_upload = 0;     // bytes of one upload's request body at most
+  std::vector<std::string> trusted_proxies;  // addresses whose X-Forwarded-For is believed
+  std::string base_url;                      // no trailing '/'
+};
+
+class Site {
+ public:
+  Site(daemon::ModuleContext& ctx, everseed::EverseedModule& seed, Accounts& accounts,
+       tracker::HttpServer& server);
+  ~Site();
+  Site(const Site&) = delete;
+  Site& operator=(const Site&) = delete;
+
+  void set_config(SiteConfig config) { config_ = std::move(config); }
+
+  // Every request but the web seed's (/data/).
+  void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp);
+  // A request with a body: uploads stream into a sink; other bodies (forms, JSON) are buffered.
+  std::unique_ptr<tracker::BodySink> open_body(const tracker::HttpRequest& req,
+                                               tracker::HttpResponse& resp);
+
+  // The address a request came from: the connection's, or X-Forwarded-For's last hop when the
+  // connection is from a trusted proxy.
+  [[nodiscard]] std::string client_address(const tracker::HttpRequest& req) const;
+
+  struct Upload;  // an upload being received (site.cpp)
+
+ private:
+  struct Viewer;
+  class UploadSink;
+  Viewer viewer(const tracker::HttpRequest& req);
+
+  // Pages.
+  void index(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
+  void torrent(const std::string& hex, tracker::HttpResponse& resp, const Viewer& v);
+  void torrent_file(const std::string& hex, tracker::HttpResponse& resp);
+  void login_page(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v,
+                  const std::string& error, int status);
+  void login(const tracker::HttpRequest& req, tracker::HttpResponse& resp);
+  void logout(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
+  void publish_page(tracker::HttpResponse& resp, const Viewer& v, const std::string& error);
+  void job_page(const tracker::HttpRequest& req, const std::string& id,
+                tracker::HttpResponse& resp, const Viewer& v);
+  void admin(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v,
+             const std::string& message, const std::string& error);
+  void admin_post(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
+  void feed(const std::string& user, tracker::HttpResponse& resp);
+  void api(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
+
+  // Renders `body` (a template) with `data` inside the layout.
+  void page(tracker::HttpResponse& resp, int status, const std::string& title,
+            const std::string& body, nlohmann::json data, const Viewer& v);
+  void error_page(tracker::HttpResponse& resp, int status, const std::string& message,
+                  const Viewer& v);
+  void redirect(tracker::HttpResponse& resp, const std::string& to);
+  std::string render(const std::string& name, const nlohmann::json& data);
+  nlohmann::json call(const std::string& method, const std::string& path,
+                      const std::string& query, int& status,
+                      const nlohmann::json& body = nullptr);
+  nlohmann::json row_of(const nlohmann::json& t);
+  [[nodiscard]] bool secure() const { return config_.base_url.starts_with("https://"); }
+
+  // An upload received whole (or failed, `s`): publishes it and answers.
+  void published(const std::shared_ptr<Upload>& up, tracker::HttpReply& reply,
+                 const std::string& user, bool as_json, const Status& s);
+  // An upload handed to the everseed: its owner is recorded when the job is done.
+  void watch_job(uint64_t job, std::string user);
+  void check_jobs();
+  [[nodiscard]] std::string owner_of(const std::string& hex);
+
+  daemon::ModuleContext& ctx_;
+  everseed::EverseedModule& seed_;
+  Accounts& accounts_;
+  tracker::HttpServer& server_;
+  SiteConfig config_;
+  std::map<uint64_t, std::string> jobs_;  // upload jobs running -> the user who uploaded
+  daemon::Timer job_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace evert::web

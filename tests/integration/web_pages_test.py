@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""The web module's pages, uploads, feeds and /api/v1/ against the real daemon over loopback
+(the real-browser tests are in browser_test.py): the index and torrent pages render and escape
+what they show; a user logs in (HttpOnly, SameSite=Strict cookie), uploads a file through the
+publish form (multipart, streamed into the content store), follows the job to the torrent page
+and gets the same bytes from the web seed; bad input gets its clear error and leaves nothing on
+disk (no CSRF token, too large, a path-escaping name, an upload cut short); wrong passwords past
+the rate limit get 429; the RSS feed parses with feedparser; scripts publish with curl -F and an
+API token; login-only reading.
+
+Every wait is bounded; every process a test starts is stopped by PID, also when it fails."""
+import glob
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import unittest
+import uuid
+
+import feedparser
+
+from everseed_test import ADDR, EVERTCTL
+from web_test import WebTest
+
+PASSWORD = "correct horse battery"
+
+
+class WebPagesTest(WebTest):
+    def write_config(self, **everseed):
+        super().write_config(**everseed)
+        extra = getattr(getattr(self, self._testMethodName), "web", "")
+        if extra:
+            with open(self.cfg, "a") as f:
+                f.write(extra)
+
+    # --- helpers ---
+
+    def evertctl(self, *args, stdin=None):
+        r = subprocess.run([EVERTCTL, *args, "--socket", self.sock], input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        return r
+
+    def add_user(self, name, admin=False):
+        r = self.evertctl("user", "add", name, "--password-stdin", *(["--admin"] if admin else []),
+                          stdin=PASSWORD + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def request(self, method, path, body=None, headers=None, cookie=None):
+        c = http.client.HTTPConnection(ADDR, self.web_port, timeout=30)
+        try:
+            h = dict(headers or {})
+            if cookie:
+                h["Cookie"] = cookie
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def login(self, name, password=PASSWORD):
+        st, h, _ = self.request("POST", "/login", f"user={name}&password={password}&next=/",
+                                {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 303, h)
+        cookie = h["set-cookie"]
+        self.assertIn("HttpOnly", cookie)
+        self.assertIn("SameSite=Strict", cookie)
+        return cookie.split(";")[0]
+
+    def csrf(self, cookie, page="/publish"):
+        st, _, body = self.request("GET", page, cookie=cookie)
+        self.assertEqual(st, 200, body)
+        m = re.search(rb'name="csrf" value="([^"]+)"', body)
+        self.assertIsNotNone(m, body)
+        return m.group(1).decode()
+
+    @staticmethod
+    def multipart(fields, files):
+        """(content type, body) of a multipart/form-data form."""
+        boundary = "----evert" + uuid.uuid4().hex
+        out = b""
+        for k, v in fields.items():
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'
+                    f"{v}\r\n").encode()
+        for name, data in files:
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                    ).encode() + data + b"\r\n"
+        out += f"--{boundary}--\r\n".encode()
+        return f"multipart/form-data; boundary={boundary}", out
+
+    def upload(self, cookie, token, files, fields=None, accept_json=False):
+        ctype, body = self.multipart({"csrf": token, **(fields or {})}, files)
+        headers = {"Content-Type": ctype}
+        if accept_json:
+            headers["Accept"] = "application/json"
+        return self.request("POST", f"/publish?csrf={token}", body, headers, cookie)
+
+    def follow_job(self, location, cookie):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, _, body = self.request("GET", location + "?format=json", cookie=cookie)
+            self.assertEqual(st, 200, body)
+            j = json.loads(body)
+            if j["state"] != "running":
+                return j
+            time.sleep(0.05)
+        self.fail("the job did not finish")
+
+    def leftovers(self):
+        return glob.glob(os.path.join(self.root, "state", "content", ".incoming-*"))
+
+    def wait_no_leftovers(self):
+        deadline = time.time() + 10
+        while self.leftovers() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.leftovers(), [])
+
+    # --- tests ---
+
+    def test_pages_render_and_escape_what_they_show(self):
+        path, data = self.random_file("<script>alert(1)</script>.txt", 5000)
+        ih = self.publish_path(path)
+        st, h, body = self.request("GET", "/")
+        self.assertEqual(st, 200)
+        self.assertTrue(h["content-type"].startswith("text/html"))
+        self.assertIn("default-src 'self'", h["content-security-policy"])
+        self.assertIn(b"&lt;script&gt;alert(1)&lt;/script&gt;.txt", body)
+        self.assertNotIn(b"<script>alert", body)
+        self.assertIn(f'href="/t/{ih}"'.encode(), body)
+        self.assertIn(b'class="magnet" href="magnet:?xt=urn:btih:', body)
+
+        st, _, body = self.request("GET", f"/t/{ih}")
+        self.assertEqual(st, 200)
+        self.assertNotIn(b"<script>alert", body)
+        self.assertIn(f'<code id="infohash-v1">{ih}</code>'.encode(), body)
+        self.assertIn(b'<input id="magnet" readonly value="magnet:?xt=urn:btih:' + ih.encode(),
+                      body)
+        self.assertIn(b"<svg", body)  # the QR code
+        self.assertIn(f"/announce".encode(), body)  # the tracker
+        self.assertRegex(body, rb'id="seeders">1<')  # the everseed
+
+        st, h, body = self.request("GET", f"/t/{ih}.torrent")
+        self.assertEqual(st, 200)
+        self.assertEqual(h["content-type"], "application/x-bittorrent")
+        self.assertTrue(body.startswith(b"d"))
+        st, _, _ = self.request("GET", "/t/" + "0" * 40)
+        self.assertEqual(st, 404)
+        st, _, body = self.request("GET", "/?q=alert")
+        self.assertIn(b"1 torrent", body)
+        st, _, body = self.request("GET", "/?q=nothing-like-it")
+        self.assertIn(b"No torrent has such a name", body)
+        st, h, body = self.request("GET", "/static/app.js")
+        self.assertEqual(st, 200)
+        self.assertIn("javascript", h["content-type"])
+
+    def test_a_user_logs_in_uploads_and_the_web_seed_serves_it(self):
+        self.add_user("alice")
+        st, h, _ = self.request("GET", "/publish")
+        self.assertEqual((st, h["location"]), (303, "/login?next=/publish"))
+        cookie = self.login("alice")
+        token = self.csrf(cookie)
+        data = os.urandom((2 << 20) + 77)
+        st, h, body = self.upload(cookie, token, [("clip.bin", data)],
+                                  {"name": "", "description": "A clip\nfor testing",
+                                   "piece_size": "262144"})
+        self.assertEqual(st, 303, body)
+        self.assertTrue(h["location"].startswith("/job/"), h)
+        j = self.follow_job(h["location"], cookie)
+        self.assertEqual(j["state"], "done", j)
+        ih = j["info_hash"]
+        st, h2, _ = self.request("GET", h["location"], cookie=cookie)
+        self.assertEqual((st, h2["location"]), (303, f"/t/{ih}"))
+        st, _, page = self.request("GET", f"/t/{ih}", cookie=cookie)
+        self.assertIn(b"<p>A clip</p><p>for testing</p>", page)
+        self.assertIn(b"256.00 KiB pieces", page)
+        st, _, got = self.request("GET", f"/data/{ih}/clip.bin")
+        self.assertEqual((st, got == data), (200, True))
+        self.assertEqual(self.leftovers(), [])
+        # The owner is recorded once the job is done (polled every 0.5 s).
+        deadline = time.time() + 5
+        while b"by alice" not in page and time.time() < deadline:
+            time.sleep(0.1)
+            page = self.request("GET", f"/t/{ih}")[2]
+        self.assertIn(b"by alice", page)
+
+        # A folder, as a browser sends one chosen with webkitdirectory.
+        files = [("album/cd1/01 intro.flac", os.urandom(3000)), ("album/cover.jpg", b"jpeg")]
+        st, h, body = self.upload(cookie, token, files, accept_json=True)
+        self.assertEqual(st, 202, body)
+        j = self.follow_job(json.loads(body)["url"], cookie)
+        self.assertEqual(j["state"], "done", j)
+        st, _, got = self.request("GET", f"/data/{j['info_hash']}/album/cd1/01%20intro.flac")
+        self.assertEqual(got, files[0][1])
+
+        # Logging out ends the session.
+        st, h, _ = self.request("POST", "/logout", f"csrf={token}",
+                                {"Content-Type": "application/x-www-form-urlencoded"}, cookie)
+        self.assertEqual(st, 303)
+        st, h, _ = self.request("GET", "/publish", cookie=cookie)
+        self.assertEqual(st, 303)
+
+    def test_bad_uploads_get_clear_errors_and_leave_nothing(self):
+        self.add_user("bob")
+        cookie = self.login("bob")
+        token = self.csrf(cookie)
+        small = os.urandom(1000)
+        # No CSRF token, or a wrong one.
+        ctype, body = self.multipart({}, [("a.bin", small)])
+        st, _, msg = self.request("POST", "/publish", body, {"Content-Type": ctype}, cookie)
+        self.assertEqual(st, 403, msg)
+        self.assertIn(b"CSRF", msg)
+        st, _, msg = self.request("POST", "/publish?csrf=forged", body, {"Content-Type": ctype},
+                                  cookie)
+        self.assertEqual(st, 403, msg)
+        # Not logged in.
+        st, _, msg = self.request("POST", f"/publish?csrf={token}", body, {"Content-Type": ctype})
+        self.assertEqual(st, 401, msg)
+        # Names that escape or hide.
+        for bad in ("../evil.bin", "a/../../evil.bin", "..", "x\x01y.bin"):
+            st, _, msg = self.upload(cookie, token, [(bad, small)])
+            self.assertEqual(st, 400, (bad, msg))
+        st, _, msg = self.upload(cookie, token, [("ok.bin", small)], {"name": "../up"})
+        self.assertEqual(st, 400, msg)
+        # Nothing chosen.
+        st, _, msg = self.upload(cookie, token, [])
+        self.assertEqual(st, 400, msg)
+        self.assertIn(b"no file", msg)
+        # Larger than max_upload (set to 1M below): refused before the body is read.
+        st, _, msg = self.upload(cookie, token, [("big.bin", os.urandom(2 << 20))])
+        self.assertEqual(st, 413, msg)
+        self.assertIn(b"max_upload", msg)
+        # Cut short: half the body, then the connection closes.
+        ctype, body = self.multipart({"csrf": token}, [("cut.bin", os.urandom(500_000))])
+        with socket.create_connection((ADDR, self.web_port), timeout=10) as s:
+            s.sendall((f"POST /publish?csrf={token} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n"
+                       f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                      + body[:len(body) // 2])
+            time.sleep(0.3)
+        self.wait_no_leftovers()
+        # A malformed body.
+        st, _, msg = self.request("POST", f"/publish?csrf={token}", b"garbage" * 100,
+                                  {"Content-Type": "multipart/form-data; boundary=zzz"}, cookie)
+        self.assertEqual(st, 400, msg)
+        self.wait_no_leftovers()
+        self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
+        self.assertEqual(self.module("web")["connections"] >= 0, True)  # still up
+    test_bad_uploads_get_clear_errors_and_leave_nothing.web = "  max_upload: 1M\n"
+
+    def test_wrong_passwords_past_the_limit_get_429(self):
+        self.add_user("carol")
+        codes = []
+        for _ in range(7):
+            st, h, body = self.request("POST", "/login", "user=carol&password=wrong-password",
+                                       {"Content-Type": "application/x-www-form-urlencoded"})
+            codes.append(st)
+            self.assertIn(b'class="error"', body)
+        self.assertEqual(codes[:5], [401] * 5)
+        self.assertEqual(codes[5:], [429, 429])
+        self.assertGreater(int(h["retry-after"]), 0)
+        # The right password is refused too while the address waits.
+        st, _, _ = self.request("POST", "/login", f"user=carol&password={PASSWORD}",
+                                {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 429)
+
+    def test_the_feed_validates_and_lists_enclosures(self):
+        self.add_user("dave")
+        cookie = self.login("dave")
+        token = self.csrf(cookie)
+        for name in ("episode-1.mp3", "episode <2> & more.mp3"):
+            st, h, body = self.upload(cookie, token, [(name, os.urandom(4000))],
+                                      {"description": f"Show notes of {name}"})
+            self.assertEqual(st, 303, body)
+            self.assertEqual(self.follow_job(h["location"], cookie)["state"], "done")
+        st, h, xml = self.request("GET", "/feed.xml")
+        self.assertEqual(st, 200)
+        self.assertTrue(h["content-type"].startswith("application/rss+xml"))
+        f = feedparser.parse(xml)
+        self.assertEqual(f.bozo, 0, f.get("bozo_exception"))
+        self.assertEqual(f.version, "rss20")
+        self.assertEqual(len(f.entries), 2)
+        titles = {e.title for e in f.entries}
+        self.assertEqual(titles, {"episode-1.mp3", "episode <2> & more.mp3"})
+        for e in f.entries:
+            enc = e.enclosures[0]
+            self.assertEqual(enc.type, "application/x-bittorrent")
+            st, _, torrent = self.request("GET", enc.href.replace(self.base, ""))
+            self.assertEqual((st, int(enc.length)), (200, len(torrent)))
+            self.assertTrue(e.link.startswith(self.base + "/t/"))
+        # Per-user feeds: dave's has both, an unknown user's is 404.
+        self.deadline_owner(f.entries[0].link.rsplit("/", 1)[1])
+        f = feedparser.parse(self.request("GET", "/u/dave/feed.xml")[2])
+        self.assertEqual((f.bozo, len(f.entries)), (0, 2))
+        self.assertEqual(self.request("GET", "/u/nobody/feed.xml")[0], 404)
+
+    def deadline_owner(self, ih):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if b"by dave" in self.request("GET", f"/t/{ih}")[2]:
+                return
+            time.sleep(0.1)
+        self.fail("owner not recorded")
+
+    def test_scripts_publish_with_curl_and_an_api_token(self):
+        self.add_user("erin")
+        r = self.evertctl("token", "create", "erin", "--label", "ci")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        token = re.search(r"evt_[A-Za-z0-9_-]+", r.stdout).group(0)
+        path, data = self.random_file("release.iso", 300_000)
+        out = subprocess.run(["curl", "-sS", "--max-time", "30", "-H",
+                              f"Authorization: Bearer {token}", "-F", f"file=@{path}",
+                              "-F", "description=nightly", self.base + "/api/v1/publish"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        job = json.loads(out.stdout)
+        self.assertIn("job", job, out.stdout)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, _, body = self.request("GET", f"/api/v1/job?id={job['job']}")
+            j = json.loads(body)
+            if j["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        self.assertEqual(j["state"], "done", j)
+        st, _, body = self.request("GET", "/api/v1/torrents")
+        listed = json.loads(body)
+        self.assertEqual(listed["total"], 1)
+        ih = listed["torrents"][0]["info_hash"]
+        self.assertEqual(self.request("GET", f"/data/{ih}/release.iso")[2], data)
+        # Without a token, or with a wrong one: 401; routes of the socket only: 404.
+        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F",
+                              f"file=@{path}", self.base + "/api/v1/publish"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout, "401")
+        st, _, _ = self.request("POST", "/api/v1/reload", b"{}",
+                                {"Authorization": f"Bearer {token}"})
+        self.assertEqual(st, 404)
+        st, _, _ = self.request("DELETE", f"/api/v1/torrent?id={ih}",
+                                headers={"Authorization": "Bearer evt_wrong"})
+        self.assertEqual(st, 401)
+        # The owner's token unpublishes it.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            st, _, body = self.request("DELETE", f"/api/v1/torrent?id={ih}",
+                                       headers={"Authorization": f"Bearer {token}"})
+            if st != 403:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
+
+    def test_reading_can_need_a_login(self):
+        self.add_user("frank")
+        st, h, _ = self.request("GET", "/")
+        self.assertEqual((st, h["location"]), (303, "/login?next=%2F"))
+        self.assertEqual(self.request("GET", "/feed.xml")[0], 401)
+        self.assertEqual(self.request("GET", "/api/v1/torrents")[0], 401)
+        st, _, body = self.request("GET", "/login")
+        self.assertEqual(st, 200)
+        cookie = self.login("frank")
+        self.assertEqual(self.request("GET", "/", cookie=cookie)[0], 200)
+    test_reading_can_need_a_login.web = "  read_access: login\n"
+
+
+if __name__ == "__main__":
+    unittest.main()
