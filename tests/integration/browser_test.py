@@ -404,6 +404,30 @@ class BrowserTest(web_test.WebTest):
         self.assert_count(page["seeders"], 1, "seeders")
         self.assert_count(page["completed"], 0, "completed")
 
+    # ---- docs/screenshots (scripts/screenshots; no test) --------------------------------------
+
+    def screenshots(self):
+        """Publishes a few torrents and saves a PNG of each page into EVERT_SCREENSHOTS (default
+        docs/screenshots)."""
+        out = os.path.abspath(os.environ.get("EVERT_SCREENSHOTS",
+                                             os.path.join(HERE, "..", "..", "docs", "screenshots")))
+        os.makedirs(out, exist_ok=True)
+        self.add_user("admin", admin=True)
+        self.add_user("alice")
+        album = {"Field recordings/01 Dawn chorus.flac": 900000,
+                 "Field recordings/02 Harbour.flac": 700000,
+                 "Field recordings/notes.txt": 2000}
+        for rel, size in album.items():
+            self.random_file(rel, size)
+        shown = self.publish_ctl(os.path.join(self.root, "data", "Field recordings"))
+        for name, size in (("lecture-01.mp4", 3 << 20), ("survey-results.tar.gz", 2 << 20)):
+            self.publish_ctl(self.random_file(name, size)[0])
+        lt = self.leech("magnet", shown["magnet"])
+        self.assertTrue(lt.poll(90), "libtorrent did not finish: " + self.read_log())
+        r = self.browser("screenshots.mjs", base=self.base, user="admin", password=PASSWORD,
+                         hex=shown["info_hash"], out=out)
+        print("\n".join(r["files"]))
+
 
 # Only the tests above: the web seed's own run in web_test.py.
 for _name in dir(web_test.WebTest):
