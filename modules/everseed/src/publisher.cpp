@@ -307,7 +307,7 @@ Publisher::Accepted Publisher::publish_files(std::string name, std::vector<Incom
 
 Publisher::Accepted Publisher::publish_upload(std::string name, std::string dir,
                                               CreateOptions options) {
-  if (!options.name.empty()) name = options.name;
+  options.name.clear();  // the name is the upload's, as written
   if (std::string why = check_path_component(name); !why.empty()) {
     return {0, ApiResponse::error(400, "bad_name", "invalid name '" + name + "': " + why)};
   }

@@ -929,6 +929,24 @@ struct Site::Upload {
     return Ok{};
   }
 
+  // Blocking: gives the upload the name the form asked for (its file or folder is renamed).
+  Status rename_as_asked() {
+    std::string name = fields["name"];
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\n' || name.back() == '\r')) {
+      name.pop_back();
+    }
+    if (name.empty() || name == root) return Ok{};
+    auto clean = sanitise_name(name);
+    if (!clean) return Error("the name: " + clean.error().message);
+    const std::string from = dir + "/" + root;
+    const std::string to = dir + "/" + *clean;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Error("cannot rename the upload: " + std::string(std::strerror(errno)));
+    }
+    root = *clean;
+    return Ok{};
+  }
+
   // Blocking: removes what was written.
   void discard() {
     if (fd >= 0) ::close(fd);
@@ -987,6 +1005,7 @@ class Site::UploadSink : public tracker::BodySink {
         std::lock_guard lock(up->mu);
         s = up->parser->finish();
         if (s && up->files == 0) s = Error("no file was chosen: choose a file or a folder");
+        if (s) s = up->rename_as_asked();
         if (!s) up->discard();
       }
       loop.post([up, site, alive, reply, user, as_json, s]() mutable {
@@ -1101,17 +1120,6 @@ void Site::published(const std::shared_ptr<Upload>& up, tracker::HttpReply& repl
     auto it = up->fields.find(k);
     return it == up->fields.end() ? std::string() : it->second;
   };
-  std::string name = field("name");
-  while (!name.empty() && (name.back() == ' ' || name.back() == '\n')) name.pop_back();
-  if (!name.empty()) {
-    auto clean = sanitise_name(name);
-    if (!clean) {
-      ctx_.workers.submit([up] { discard_locked(up); });
-      return fail(400, "bad_name", clean.error().message);
-    }
-    // The folder keeps the uploaded name; the torrent is named as asked.
-    options["name"] = *clean;
-  }
   if (!field("description").empty()) options["comment"] = field("description");
   if (!field("piece_size").empty()) {
     options["piece_length"] = std::strtoull(field("piece_size").c_str(), nullptr, 10);
