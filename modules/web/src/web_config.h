@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "accounts.h"
 #include "evert/daemon/config.h"
 
 namespace evert::web {
@@ -15,9 +16,15 @@ struct WebSection {
   std::string public_url;
   int max_connections = 1024;
   int timeout = 30;  // seconds a connection may be idle, or a client take no bytes
+  // Accounts (accounts.h): a login session's lifetime, and the failure budget per address.
+  int session_days = 14;
+  int login_failures = 5;
+  int login_refill_seconds = 30;
 };
 
 const daemon::FieldTable<WebSection>& web_table();
 std::string print_web_defaults(const std::string& prefix);
+// The accounts' part of the section.
+Accounts::Options accounts_options(const WebSection& section);
 
 }  // namespace evert::web

@@ -1,5 +1,7 @@
 #include "evert/web/web_module.h"
 
+#include "accounts.h"
+#include "accounts_api.h"
 #include "evert/everseed/everseed_module.h"
 #include "evert/tracker/http_server.h"
 #include "web_config.h"
@@ -16,6 +18,7 @@ struct WebModule::Impl {
   everseed::EverseedModule* seed = nullptr;
   std::unique_ptr<tracker::HttpServer> server;
   std::string base_url;  // public_url, or the first bound address that is not a wildcard
+  std::unique_ptr<Accounts> accounts;
 
   void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
     if (req.path.starts_with("/data/")) {
@@ -84,6 +87,7 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
   }
   m.set_base_url();
   m.seed->set_web_seed_base(m.base_url);
+  m.accounts = start_accounts(ctx, accounts_options(m.cfg));
   ctx.log->info("web seed at {}/data/", m.base_url.empty() ? "(no public_url)" : m.base_url);
   return Ok{};
 }
@@ -100,6 +104,7 @@ std::vector<std::string> WebModule::reload() {
   if (m.server) m.server->set_options(m.options());
   m.set_base_url();
   if (m.seed != nullptr) m.seed->set_web_seed_base(m.base_url);
+  if (m.accounts) m.accounts->set_options(accounts_options(m.cfg));
   return restart;
 }
 
