@@ -44,7 +44,8 @@ void add_daemon_options(CLI::App& cmd, DaemonOptions& daemon) {
 
 std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const DaemonOptions& daemon,
                                           const std::string& method, const std::string& path,
-                                          const std::string& body, int& exit_code) {
+                                          const std::string& body, int& exit_code,
+                                          const std::string& module) {
   exit_code = kExitFailure;
   auto r = control_request(daemon.socket_path(), method, path, body);
   if (!r) {
@@ -59,6 +60,12 @@ std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const Dae
   }
   if (r->status >= 400) {
     const auto& e = j.contains("error") ? j["error"] : nlohmann::json::object();
+    if (!module.empty() && r->status == 404 && e.value("code", "") == "not_found") {
+      fail(common, "module_not_running",
+           "evertd does not run the " + module + " module: add " + module +
+               " to daemon.modules in evertd.yaml (evertd.yaml(5)) and restart evertd");
+      return std::nullopt;
+    }
     if (common.json) {
       print_json(j);
     }

@@ -28,10 +28,12 @@ struct DaemonOptions {
 void add_daemon_options(CLI::App& cmd, DaemonOptions& daemon);
 
 // Sends a request to evertd and parses its JSON answer. On failure (no daemon, no access, an
-// error answer) prints the message and returns nullopt with `exit_code` set.
+// error answer) prints the message and returns nullopt with `exit_code` set. With `module`, a
+// daemon that has no such route is reported as not running that module, with what to do.
 std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const DaemonOptions& daemon,
                                           const std::string& method, const std::string& path,
-                                          const std::string& body, int& exit_code);
+                                          const std::string& body, int& exit_code,
+                                          const std::string& module = {});
 
 // Adds --json and --quiet to a command.
 void add_common_options(CLI::App& cmd, CommonOptions& common);
@@ -66,5 +68,7 @@ Command add_stats(CLI::App& parent);
 Command add_probe(CLI::App& parent);
 // publish, job, list, show, unpublish, torrent, magnet, verify (cmd_publish.cpp).
 std::vector<Command> add_publishing(CLI::App& parent);
+// user add/del/passwd/list, token create/list/revoke (cmd_accounts.cpp).
+std::vector<Command> add_accounts(CLI::App& parent);
 
 }  // namespace evert::ctl

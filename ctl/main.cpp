@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {add_create(app), add_inspect(app)};
   for (auto& c : add_publishing(app))
     commands.push_back(std::move(c));
+  for (auto& c : add_accounts(app))
+    commands.push_back(std::move(c));
   for (auto c : {add_status(app), add_reload(app), add_swarms(app), add_swarm(app), add_stats(app),
                  add_probe(app)})
     commands.push_back(std::move(c));

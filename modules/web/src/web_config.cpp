@@ -63,6 +63,12 @@ const daemon::FieldTable<WebSection>& web_table() {
                            "Addresses of reverse proxies whose X-Forwarded-For header names the "
                            "client (for the login rate limit and the logs)",
                            check_ip),
+      int_field<S>("session_days", &S::session_days, 1, 3650, true,
+                   "Days a login session lasts, from the login (a reload applies to new sessions)"),
+      int_field<S>("login_failures", &S::login_failures, 1, 1000, true,
+                   "Wrong passwords an address (an IPv6 /64) may try in a row before it must wait"),
+      int_field<S>("login_refill_seconds", &S::login_refill_seconds, 1, 86400, true,
+                   "After login_failures wrong passwords, one more try per this many seconds"),
   };
   return t;
 }
@@ -71,6 +77,10 @@ std::string print_web_defaults(const std::string& prefix) {
   std::string out;
   daemon::print_section(out, "web", web_table(), WebSection{}, prefix);
   return out;
+}
+
+Accounts::Options accounts_options(const WebSection& section) {
+  return {section.session_days, section.login_failures, section.login_refill_seconds};
 }
 
 }  // namespace evert::web

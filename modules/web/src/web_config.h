@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "accounts.h"
 #include "evert/daemon/config.h"
 
 namespace evert::web {
@@ -21,9 +22,15 @@ struct WebSection {
   uint64_t max_upload = 16ull << 30;   // bytes of one upload at most
   // Reverse proxies whose X-Forwarded-For names the client (login rate limits, logs).
   std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
+  // Accounts (accounts.h): a login session's lifetime, and the failure budget per address.
+  int session_days = 14;
+  int login_failures = 5;
+  int login_refill_seconds = 30;
 };
 
 const daemon::FieldTable<WebSection>& web_table();
 std::string print_web_defaults(const std::string& prefix);
+// The accounts' part of the section.
+Accounts::Options accounts_options(const WebSection& section);
 
 }  // namespace evert::web

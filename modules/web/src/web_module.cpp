@@ -1,5 +1,7 @@
 #include "evert/web/web_module.h"
 
+#include "accounts.h"
+#include "accounts_api.h"
 #include "evert/everseed/everseed_module.h"
 #include "evert/tracker/http_server.h"
 #include "site.h"
@@ -17,6 +19,7 @@ struct WebModule::Impl {
   everseed::EverseedModule* seed = nullptr;
   std::unique_ptr<tracker::HttpServer> server;
   std::string base_url;  // public_url, or the first bound address that is not a wildcard
+  std::unique_ptr<Accounts> accounts;
   std::unique_ptr<Site> site;
 
   void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
@@ -102,6 +105,7 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
   }
   m.set_base_url();
   m.seed->set_web_seed_base(m.base_url);
+  m.accounts = start_accounts(ctx, accounts_options(m.cfg));
   m.site = std::make_unique<Site>(ctx, *m.seed, *m.accounts, *m.server);
   m.site->set_config(m.site_config());
   m.server->set_stream_opener(
@@ -126,6 +130,7 @@ std::vector<std::string> WebModule::reload() {
   if (m.server) m.server->set_options(m.options());
   m.set_base_url();
   if (m.seed != nullptr) m.seed->set_web_seed_base(m.base_url);
+  if (m.accounts) m.accounts->set_options(accounts_options(m.cfg));
   if (m.site) m.site->set_config(m.site_config());
   return restart;
 }

@@ -32,8 +32,12 @@ inline constexpr int kSchemaVersion = 1;
 struct StoreOptions {
   std::string dir;                  // the state directory; created if missing
   uint64_t map_size = 64ull << 20;  // initial map size
-  std::vector<std::string> databases = {"meta",  "torrents", "metainfo", "announce", "swarms",
-                                        "peers", "counters", "history",  "test", "web"};
+  std::vector<std::string> databases = {"meta", "torrents", "metainfo", "announce", "swarms",
+                                        "peers", "counters", "history", "test",
+                                        // the web module's accounts (docs/storage.md)
+                                        "users", "sessions", "tokens",
+                                        // the web module's uploads' owners
+                                        "web"};
 };
 
 class Store {
