@@ -53,7 +53,8 @@ kainjow::mustache::data to_data(const json& j) {
       list.push_back(to_data(v));
     return list;
   }
-  if (j.is_boolean()) return j.get<bool>() ? data{data::type::bool_true} : data{data::type::bool_false};
+  if (j.is_boolean())
+    return j.get<bool>() ? data{data::type::bool_true} : data{data::type::bool_false};
   if (j.is_string()) return data{j.get<std::string>()};
   if (j.is_null()) return data{data::type::bool_false};
   return data{j.dump()};
@@ -165,8 +166,10 @@ std::vector<std::string> split_lines(const std::string& s) {
     size_t e = s.find('\n', start);
     if (e == std::string::npos) e = s.size();
     std::string line = s.substr(start, e - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    while (!line.empty() && line.front() == ' ') line.erase(0, 1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+      line.pop_back();
+    while (!line.empty() && line.front() == ' ')
+      line.erase(0, 1);
     if (!line.empty()) out.push_back(line);
     start = e + 1;
   }
@@ -190,11 +193,9 @@ struct Site::Viewer {
 
 Site::Site(daemon::ModuleContext& ctx, everseed::EverseedModule& seed, Accounts& accounts,
            tracker::HttpServer& server)
-    : ctx_(ctx),
-      seed_(seed),
-      accounts_(accounts),
-      server_(server),
-      job_timer_(ctx.loop, [this] { check_jobs(); }) {}
+    : ctx_(ctx), seed_(seed), accounts_(accounts), server_(server), job_timer_(ctx.loop, [this] {
+        check_jobs();
+      }) {}
 
 Site::~Site() {
   *alive_ = false;
@@ -246,8 +247,8 @@ void Site::page(HttpResponse& resp, int status, const std::string& title, const 
                 json data, const Viewer& v) {
   json layout = {{"title", title}, {"site", config_.title}, {"version", EVERT_VERSION}};
   if (v.session) {
-    layout["user"] = {{"name", v.session->user}, {"admin", v.session->admin},
-                      {"csrf", v.session->csrf}};
+    layout["user"] = {
+        {"name", v.session->user}, {"admin", v.session->admin}, {"csrf", v.session->csrf}};
     data["csrf"] = v.session->csrf;
   }
   layout["body"] = render(body, data);
@@ -261,8 +262,7 @@ void Site::page(HttpResponse& resp, int status, const std::string& title, const 
       "'self'\r\n";
 }
 
-void Site::error_page(HttpResponse& resp, int status, const std::string& message,
-                      const Viewer& v) {
+void Site::error_page(HttpResponse& resp, int status, const std::string& message, const Viewer& v) {
   const char* heading = status == 404   ? "Not found"
                         : status == 403 ? "Forbidden"
                         : status == 401 ? "Please log in"
@@ -327,8 +327,8 @@ json Site::row_of(const json& t) {
 void Site::handle(const HttpRequest& req, HttpResponse& resp) {
   const std::string path(req.path);
   if (path == "/static/style.css" || path == "/static/app.js") {
-    resp.content_type = path.ends_with(".css") ? "text/css; charset=utf-8"
-                                               : "text/javascript; charset=utf-8";
+    resp.content_type =
+        path.ends_with(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
     resp.body = std::string(asset(path.substr(8)));
     resp.headers += "Cache-Control: public, max-age=3600\r\nX-Content-Type-Options: nosniff\r\n";
     return;
@@ -405,19 +405,17 @@ void Site::index(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     rows.push_back(row_of(t));
   const size_t total = list.value("total", size_t{0});
   const std::string base = "/?" + (q.empty() ? "" : "q=" + url_query(q) + "&") + "page=";
-  json data = {{"heading", q.empty() ? "Published torrents" : "Torrents named like “" + q + "”"},
-               {"q", q},
-               {"torrents", rows},
-               {"has_torrents", !rows.empty()},
-               {"summary", total == 0 ? (q.empty() ? "Nothing is published yet."
-                                                   : "No torrent has such a name.")
-                                      : std::to_string(total) +
-                                            (total == 1 ? " torrent" : " torrents") +
-                                            (total > kPageSize
-                                                 ? ", page " + std::to_string(page_no) + " of " +
-                                                       std::to_string((total + kPageSize - 1) /
-                                                                      kPageSize)
-                                                 : "")}};
+  json data = {
+      {"heading", q.empty() ? "Published torrents" : "Torrents named like “" + q + "”"},
+      {"q", q},
+      {"torrents", rows},
+      {"has_torrents", !rows.empty()},
+      {"summary",
+       total == 0 ? (q.empty() ? "Nothing is published yet." : "No torrent has such a name.")
+                  : std::to_string(total) + (total == 1 ? " torrent" : " torrents") +
+                        (total > kPageSize ? ", page " + std::to_string(page_no) + " of " +
+                                                 std::to_string((total + kPageSize - 1) / kPageSize)
+                                           : "")}};
   if (page_no > 1) data["prev"] = base + std::to_string(page_no - 1);
   if (page_no * kPageSize < total) data["next"] = base + std::to_string(page_no + 1);
   page(resp, 200, q.empty() ? "Torrents" : "Search", "index.html", data, v);
@@ -469,7 +467,8 @@ void Site::torrent(const std::string& hex, HttpResponse& resp, const Viewer& v) 
     if (state == "seeding") {
       url = "/data/" + hex + "/" + url_path(name) + (single ? "" : "/" + url_path(p));
     }
-    files.push_back({{"path", p}, {"size", format_size(f.value("size", uint64_t{0}))},
+    files.push_back({{"path", p},
+                     {"size", format_size(f.value("size", uint64_t{0}))},
                      {"url", url.empty() ? json(nullptr) : json(url)}});
   }
   if (list.size() > files.size()) data["more_files"] = std::to_string(list.size() - files.size());
@@ -519,8 +518,8 @@ void Site::login(const HttpRequest& req, HttpResponse& resp) {
   const bool json_wanted = wants_json(req);
   accounts_.login_async(
       client_address(req), user, password,
-      [this, alive = std::weak_ptr<bool>(alive_), reply, next, user, json_wanted](
-          LoginResult r) mutable {
+      [this, alive = std::weak_ptr<bool>(alive_), reply, next, user,
+       json_wanted](LoginResult r) mutable {
         if (alive.expired()) return;
         HttpResponse out;
         const Viewer nobody;
@@ -598,13 +597,13 @@ void Site::job_page(const HttpRequest& req, const std::string& id, HttpResponse&
     return error_page(resp, 404, "No such publishing job.", v);
   }
   const std::string state = j.value("state", "");
-  json out = {{"job", j.value("job", uint64_t{0})},
-              {"name", j.value("name", "")},
-              {"state", state == "done" || state == "failed" || state == "cancelled" ? state
-                                                                                      : "running"},
-              {"phase", state},
-              {"done", j.value("done", uint64_t{0})},
-              {"total", j.value("total", uint64_t{0})}};
+  json out = {
+      {"job", j.value("job", uint64_t{0})},
+      {"name", j.value("name", "")},
+      {"state", state == "done" || state == "failed" || state == "cancelled" ? state : "running"},
+      {"phase", state},
+      {"done", j.value("done", uint64_t{0})},
+      {"total", j.value("total", uint64_t{0})}};
   if (j.contains("error")) out["error"] = j["error"];
   if (j.contains("torrent")) out["info_hash"] = j["torrent"].value("info_hash", "");
   if (as_json) return json_response(resp, 200, out);
@@ -615,8 +614,7 @@ void Site::job_page(const HttpRequest& req, const std::string& id, HttpResponse&
     data["error"] = "Publishing failed: " + out["error"].get<std::string>();
   } else if (state != "failed" && state != "cancelled") {
     data["running"] = true;
-    data["percent"] =
-        std::to_string(total == 0 ? 0 : out["done"].get<uint64_t>() * 100 / total);
+    data["percent"] = std::to_string(total == 0 ? 0 : out["done"].get<uint64_t>() * 100 / total);
     resp.headers += "Refresh: 1\r\n";
   }
   page(resp, 200, "Publishing", "job.html", data, v);
@@ -631,9 +629,9 @@ void Site::admin(const HttpRequest& req, HttpResponse& resp, const Viewer& v,
   const std::string q = query_value(req.query, "q");
   size_t offset = std::strtoull(query_value(req.query, "offset").c_str(), nullptr, 10);
   int status = 0;
-  const json list = call("GET", "/v1/torrents",
-                         "q=" + url_query(q) + "&offset=" + std::to_string(offset) + "&limit=100",
-                         status);
+  const json list =
+      call("GET", "/v1/torrents",
+           "q=" + url_query(q) + "&offset=" + std::to_string(offset) + "&limit=100", status);
   json torrents = json::array();
   for (const auto& t : list.value("torrents", json::array())) {
     torrents.push_back({{"hash", t.value("info_hash", "")},
@@ -663,9 +661,9 @@ void Site::admin_post(const HttpRequest& req, HttpResponse& resp, const Viewer& 
     const std::string hex = field("hash");
     if (!is_hex40(hex)) return admin(req, resp, v, "", "No such torrent.");
     int status = 0;
-    const json r = call("DELETE", "/v1/torrent",
-                        "id=" + hex + (field("delete_data") == "1" ? "&delete_data=1" : ""),
-                        status);
+    const json r =
+        call("DELETE", "/v1/torrent",
+             "id=" + hex + (field("delete_data") == "1" ? "&delete_data=1" : ""), status);
     if (status != 200) {
       return admin(req, resp, v, "", r["error"].value("message", "cannot unpublish"));
     }
@@ -686,8 +684,8 @@ void Site::admin_post(const HttpRequest& req, HttpResponse& resp, const Viewer& 
     tracker::HttpReply reply = server_.defer();
     auto started = accounts_.add_user_async(
         name, field("password"), admin_flag,
-        [this, alive = std::weak_ptr<bool>(alive_), reply, req_query = std::string(req.query),
-         v, name](AccountResult<User> r) mutable {
+        [this, alive = std::weak_ptr<bool>(alive_), reply, req_query = std::string(req.query), v,
+         name](AccountResult<User> r) mutable {
           if (alive.expired()) return;
           HttpResponse out;
           HttpRequest again;  // the admin page's own query (its search) is not kept
@@ -718,8 +716,7 @@ void Site::feed(const std::string& user, HttpResponse& resp) {
   }
   int status = 0;
   // The newest 50 (of this user's, when asked: owners are looked up in the newest 2,000).
-  const json list =
-      call("GET", "/v1/torrents", user.empty() ? "limit=50" : "limit=2000", status);
+  const json list = call("GET", "/v1/torrents", user.empty() ? "limit=50" : "limit=2000", status);
   FeedChannel ch;
   ch.title = user.empty() ? config_.title : config_.title + ": " + user;
   ch.link = config_.base_url + "/";
@@ -767,9 +764,8 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     return json_error(resp, 401, "login_required", "this server needs an API token to read");
   }
   const bool reading = (method == "GET" || method == "HEAD") &&
-                       (route == "/v1/torrents" || route == "/v1/torrent" ||
-                        route == "/v1/job" || route == "/v1/tracker/swarms" ||
-                        route == "/v1/tracker/swarm");
+                       (route == "/v1/torrents" || route == "/v1/torrent" || route == "/v1/job" ||
+                        route == "/v1/tracker/swarms" || route == "/v1/tracker/swarm");
   const bool writing = (method == "DELETE" && (route == "/v1/job" || route == "/v1/torrent"));
   if (route == "/v1/publish" && method == "POST") {
     return json_error(resp, 415, "upload_expected",
@@ -848,8 +844,8 @@ struct Site::Upload {
   std::string field_name;                     // the text field being read
   bool in_file = false;
   int fd = -1;
-  std::string root;            // the torrent's name: the file's, or the folder's
-  bool folder = false;         // paths have folders (webkitdirectory)
+  std::string root;     // the torrent's name: the file's, or the folder's
+  bool folder = false;  // paths have folders (webkitdirectory)
   size_t files = 0;
   uint64_t bytes = 0;
   std::set<std::string> paths;  // no file twice
@@ -1096,8 +1092,7 @@ std::unique_ptr<tracker::BodySink> Site::open_body(const HttpRequest& req, HttpR
   cb.on_part_data = [raw](std::string_view d) { return raw->data(d); };
   cb.on_part_end = [raw] { return raw->end_part(); };
   up->parser = std::make_unique<MultipartParser>(*boundary, MultipartLimits{}, std::move(cb));
-  ctx_.log->info("web: {} uploads {} into {}", v.user(), format_size(req.content_length),
-                 up->dir);
+  ctx_.log->info("web: {} uploads {} into {}", v.user(), format_size(req.content_length), up->dir);
   return std::make_unique<UploadSink>(*this, up, v.user(), as_json);
 }
 

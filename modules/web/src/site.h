@@ -72,8 +72,8 @@ class Site {
   void login(const tracker::HttpRequest& req, tracker::HttpResponse& resp);
   void logout(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
   void publish_page(tracker::HttpResponse& resp, const Viewer& v, const std::string& error);
-  void job_page(const tracker::HttpRequest& req, const std::string& id,
-                tracker::HttpResponse& resp, const Viewer& v);
+  void job_page(const tracker::HttpRequest& req, const std::string& id, tracker::HttpResponse& resp,
+                const Viewer& v);
   void admin(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v,
              const std::string& message, const std::string& error);
   void admin_post(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
@@ -87,9 +87,8 @@ class Site {
                   const Viewer& v);
   void redirect(tracker::HttpResponse& resp, const std::string& to);
   std::string render(const std::string& name, const nlohmann::json& data);
-  nlohmann::json call(const std::string& method, const std::string& path,
-                      const std::string& query, int& status,
-                      const nlohmann::json& body = nullptr);
+  nlohmann::json call(const std::string& method, const std::string& path, const std::string& query,
+                      int& status, const nlohmann::json& body = nullptr);
   nlohmann::json row_of(const nlohmann::json& t);
   [[nodiscard]] bool secure() const { return config_.base_url.starts_with("https://"); }
 

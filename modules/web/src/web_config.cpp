@@ -35,9 +35,9 @@ std::string check_url(const std::string& s) {
 const daemon::FieldTable<WebSection>& web_table() {
   using S = WebSection;
   using daemon::int_field;
+  using daemon::size_field;
   using daemon::string_field;
   using daemon::string_list_field;
-  using daemon::size_field;
   static const daemon::FieldTable<S> t = {
       string_list_field<S>("listen", &S::listen, false,
                            "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),

@@ -17,7 +17,7 @@ struct WebSection {
   int max_connections = 1024;
   int timeout = 30;  // seconds a connection may be idle, or a client take no bytes
   // The pages (site.h).
-  std::string title = "Evertorrent";  // the site's and its feed's title
+  std::string title = "Evertorrent";   // the site's and its feed's title
   std::string read_access = "public";  // or "login": pages and feeds need a login
   uint64_t max_upload = 16ull << 30;   // bytes of one upload at most
   // Reverse proxies whose X-Forwarded-For names the client (login rate limits, logs).
