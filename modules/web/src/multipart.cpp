@@ -396,7 +396,7 @@ Status MultipartParser::head(std::string_view& in) {
                     " in total",
                 in.size());
   }
-  if (++parts_ > limits_.max_parts) {
+  if (parts_ == limits_.max_parts) {
     return fail("multipart: more than " + std::to_string(limits_.max_parts) + " parts", in.size());
   }
   // The header lines, each with its CRLF.
@@ -404,6 +404,7 @@ Status MultipartParser::head(std::string_view& in) {
   head_.clear();
   if (!part.ok()) return fail(part.error().message, in.size());
   state_ = State::kBody;
+  ++parts_;
   if (callbacks_.on_part_begin) return callbacks_.on_part_begin(*part);
   return Ok{};
 }

@@ -74,7 +74,7 @@ class MultipartParser {
   // the parser had failed).
   Status finish();
 
-  // How many parts have begun so far.
+  // How many parts have begun so far (on_part_begin was called for them).
   [[nodiscard]] size_t parts() const { return parts_; }
 
  private:
