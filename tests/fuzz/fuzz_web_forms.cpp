@@ -90,11 +90,17 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-// An error message quotes names escaped: no control characters, valid UTF-8.
+bool is_bidi_control(int32_t cp) {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// An error message quotes names escaped: valid UTF-8 without control or bidirectional
+// override characters.
 void check_message(std::string_view m) {
-  for (char c : m)
-    check(static_cast<unsigned char>(c) >= 0x20 && c != 0x7F);
-  check(valid_utf8(m));
+  for (size_t i = 0; i < m.size();) {
+    const int32_t cp = text::next_code_point(m, i);
+    check(cp >= 0x20 && cp != 0x7F && !(cp >= 0x80 && cp <= 0x9F) && !is_bidi_control(cp));
+  }
 }
 
 void check_name(std::string_view n) {
@@ -103,6 +109,7 @@ void check_name(std::string_view n) {
   for (size_t i = 0; i < n.size();) {
     const int32_t cp = text::next_code_point(n, i);
     check(cp >= 0x20 && cp != 0x7F && !(cp >= 0x80 && cp <= 0x9F) && cp != '/' && cp != '\\');
+    check(!is_bidi_control(cp));
   }
   auto again = sanitise_name(n);
   check(again.ok() && *again == n);

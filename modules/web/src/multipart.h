@@ -66,7 +66,8 @@ class MultipartParser {
 
   // Parses the next `chunk` of the body; chunks may split the body anywhere. Returns an error
   // (and stays failed, returning the same error from then on) on a malformed body, a limit
-  // exceeded or a callback's error. The error's offset is the body offset where it was found.
+  // exceeded or a callback's error. The parser's own errors carry the body offset where they
+  // were found; a callback's error is returned as it is.
   // The preamble before the first boundary and the epilogue after the closing one are ignored.
   Status feed(std::string_view chunk);
 
