@@ -290,6 +290,14 @@ TEST(MultipartParser, MalformedHeads) {
   EXPECT_EQ(error(" folded first\r\n"), "multipart: malformed header line in a part head");
 }
 
+TEST(MultipartParser, PartsCountsOnlyBegunParts) {
+  MultipartParser p("XyZ", {}, {});
+  EXPECT_TRUE(p.feed("--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\n\r\n--XyZ\r\n").ok());
+  EXPECT_EQ(p.parts(), 1u);
+  EXPECT_FALSE(p.feed("Content-Type: text/plain\r\n\r\n").ok());
+  EXPECT_EQ(p.parts(), 1u);
+}
+
 TEST(MultipartParser, GarbageAfterBoundary) {
   const std::string head = "Content-Disposition: form-data; name=a\r\n\r\n";
   for (const std::string& body : std::vector<std::string>{

@@ -63,6 +63,13 @@ TEST(SanitiseName, Rejects) {
   EXPECT_EQ(error("c1\xc2\x85"), "name \"c1\\u0085\" contains a control character");
   EXPECT_EQ(error("c1\xc2\x9f"), "name \"c1\\u009f\" contains a control character");
   EXPECT_EQ(error("q\"\x01"), "name \"q\\\"\\x01\" contains a control character");
+  EXPECT_EQ(error("invoice\xe2\x80\xae"
+                  "fdp.exe"),
+            "name \"invoice\\u202efdp.exe\" contains a bidirectional override character");
+  EXPECT_NE(error("x\xe2\x81\xa6y").find("bidirectional"), std::string::npos);  // U+2066
+  EXPECT_EQ(ok("\xd7\xa9\xe2\x80\x8f.txt"), "\xd7\xa9\xe2\x80\x8f.txt");        // RLM is kept
+  EXPECT_EQ(ok("\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb"),
+            "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb");  // ZWJ emoji
 }
 
 TEST(SanitiseName, RejectsBadUtf8) {

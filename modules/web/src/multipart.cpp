@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "form.h"
 #include "text.h"
 
 namespace evert::web {
@@ -129,19 +130,9 @@ std::optional<std::string> ext_value(std::string_view v) {
   if (q2 == std::string_view::npos) return std::nullopt;
   const std::string_view charset = v.substr(0, q1);
   const std::string_view encoded = v.substr(q2 + 1);
-  std::string bytes;
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    if (encoded[i] != '%') {
-      bytes += encoded[i];
-      continue;
-    }
-    if (i + 2 >= encoded.size()) return std::nullopt;
-    const int hi = text::hex_value(encoded[i + 1]);
-    const int lo = text::hex_value(encoded[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    bytes += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
+  auto decoded = percent_decode(encoded, PlusMode::kLiteral);
+  if (!decoded.ok()) return std::nullopt;
+  const std::string& bytes = *decoded;
   if (iequals(charset, "UTF-8")) {
     for (size_t i = 0; i < bytes.size();) {
       if (text::next_code_point(bytes, i) < 0) return std::nullopt;
@@ -396,7 +387,7 @@ Status MultipartParser::head(std::string_view& in) {
                     " in total",
                 in.size());
   }
-  if (++parts_ > limits_.max_parts) {
+  if (parts_ == limits_.max_parts) {
     return fail("multipart: more than " + std::to_string(limits_.max_parts) + " parts", in.size());
   }
   // The header lines, each with its CRLF.
@@ -404,6 +395,7 @@ Status MultipartParser::head(std::string_view& in) {
   head_.clear();
   if (!part.ok()) return fail(part.error().message, in.size());
   state_ = State::kBody;
+  ++parts_;
   if (callbacks_.on_part_begin) return callbacks_.on_part_begin(*part);
   return Ok{};
 }

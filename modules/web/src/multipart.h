@@ -49,7 +49,7 @@ struct MultipartPart {
 // more times, on_part_end. A callback that returns an error stops the parse: feed() returns
 // that error and the parser stays failed. An empty std::function means "carry on". When a body
 // fails (or ends) in the middle of a part, that part gets no on_part_end: the receiver discards
-// what it has.
+// what it has. Callbacks run inside feed(), on its thread, and must not call the parser.
 struct MultipartCallbacks {
   std::function<Status(const MultipartPart&)> on_part_begin;
   // `data` is valid only during the call and is never empty. It usually points into the chunk
@@ -66,15 +66,19 @@ class MultipartParser {
 
   // Parses the next `chunk` of the body; chunks may split the body anywhere. Returns an error
   // (and stays failed, returning the same error from then on) on a malformed body, a limit
-  // exceeded or a callback's error. The error's offset is the body offset where it was found.
+  // exceeded or a callback's error. The parser's own errors carry the body offset where they
+  // were found; a callback's error is returned as it is.
   // The preamble before the first boundary and the epilogue after the closing one are ignored.
+  // A line that starts with "--boundary" but goes on with anything other than spaces and tabs
+  // and CRLF, or "--", is an error: RFC 2046 §5.1.1 has senders choose a boundary that occurs
+  // nowhere else, so this is a broken body rather than data.
   Status feed(std::string_view chunk);
 
   // Ends the body: an error unless the closing boundary ("--boundary--") has been seen (or when
   // the parser had failed).
   Status finish();
 
-  // How many parts have begun so far.
+  // How many parts have begun so far (on_part_begin was called for them).
   [[nodiscard]] size_t parts() const { return parts_; }
 
  private:

@@ -12,6 +12,13 @@ bool is_control(int32_t cp) {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
 }
 
+// The explicit embeddings, overrides and isolates of Unicode's bidirectional algorithm (UAX #9):
+// in a file name they serve to disguise it ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf").
+// The implicit marks (U+200E, U+200F) and joiners, which real names use, are kept.
+bool is_bidi_control(int32_t cp) {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 // `s` quoted for an error message: control characters, bad bytes, '"' and '\' escaped, and cut
 // after about 60 bytes.
 std::string quoted(std::string_view s) {
@@ -28,7 +35,7 @@ std::string quoted(std::string_view s) {
     if (cp < 0 || cp < 0x20 || cp == 0x7F) {
       std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[start]));
       out += buf;
-    } else if (is_control(cp)) {
+    } else if (is_control(cp) || is_bidi_control(cp)) {
       std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
       out += buf;
     } else if (cp == '"' || cp == '\\') {
@@ -74,6 +81,9 @@ Result<std::string> sanitise_name(std::string_view name) {
     const int32_t cp = text::next_code_point(name, i);
     if (cp < 0) return name_error(name, "is not valid UTF-8");
     if (is_control(cp)) return name_error(name, "contains a control character");
+    if (is_bidi_control(cp)) {
+      return name_error(name, "contains a bidirectional override character");
+    }
     if (cp == '/') return name_error(name, "contains '/'");
     if (cp == '\\') return name_error(name, "contains '\\'");
   }

@@ -33,9 +33,10 @@ inline constexpr size_t kMaxPathDepth = 32;    // components of a relative path
 // One path component (a torrent's or a file's name), sanitised: the name with leading spaces
 // and trailing dots and spaces trimmed and a '_' before a Windows device name. Errors, each
 // naming the problem and quoting the name with control characters and bad bytes escaped: not
-// valid UTF-8 (overlong forms and surrogates included), a control character (C0, DEL, C1), '/'
-// or '\', "." or "..", empty after trimming, longer than kMaxNameBytes after sanitising (never
-// truncated).
+// valid UTF-8 (overlong forms and surrogates included), a control character (C0, DEL, C1), a
+// bidirectional embedding, override or isolate (U+202A-U+202E, U+2066-U+2069: they disguise a
+// name's extension), '/' or '\', "." or "..", empty after trimming, longer than kMaxNameBytes
+// after sanitising (never truncated).
 Result<std::string> sanitise_name(std::string_view name);
 
 // A relative path from a folder upload ("Album/CD1/01 track.flac", as browsers send with
