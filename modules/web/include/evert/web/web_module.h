@@ -1,8 +1,9 @@
-// The web module (modules/web): HTTP on its own listeners. Today it serves every published
-// torrent's files as a BEP 19 web seed under /data/<info-hash hex>/<name>[/<path>] (the content
-// store's layout, docs/storage.md), with single byte ranges, HEAD, ETag/Last-Modified and
-// If-Range; the pages, uploads, feeds and accounts of issue 7 come later. It finds the
-// torrents through the everseed module, which must be started before it.
+// The web module (modules/web): HTTP on its own listeners. It serves every published torrent's
+// files as a BEP 19 web seed under /data/<info-hash hex>/<name>[/<path>] (the content store's
+// layout, docs/storage.md), with single byte ranges, HEAD, ETag/Last-Modified and If-Range;
+// and the web pages, uploads, RSS feeds and /api/v1/ (src/site.h) with their accounts
+// (src/accounts.h). It finds the torrents through the everseed module, which must be started
+// before it, and publishes through it. docs/web.md, docs/web-seed.md.
 #pragma once
 
 #include <memory>
