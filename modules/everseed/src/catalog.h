@@ -104,7 +104,8 @@ class Catalog {
                                                      size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
-  [[nodiscard]] std::vector<const Published*> list() const;
+  // Newest first; valid until the next add or remove.
+  [[nodiscard]] const std::vector<const Published*>& list() const;
   // The keys of the torrents whose rows record stamps, in no order.
   [[nodiscard]] std::vector<InfoHash> stamped_keys() const;
   [[nodiscard]] std::optional<std::string> torrent_bytes(const InfoHash& key) const;
@@ -134,6 +135,8 @@ class Catalog {
   void write_row(const Published& p, const std::vector<FileStamp>& stamps);
   daemon::Store& store_;
   std::unordered_map<InfoHash, Published, tracker::Id20Hash> by_key_;
+  mutable std::vector<const Published*> newest_;  // list(), while newest_valid_
+  mutable bool newest_valid_ = false;
   std::unordered_map<InfoHash, InfoHash, tracker::Id20Hash> alias_;  // alt -> key
   std::unordered_map<InfoHash, std::weak_ptr<const Torrent>, tracker::Id20Hash> open_;
   std::vector<InfoHash> counters_dirty_;

@@ -666,16 +666,33 @@ ApiResponse Publisher::route_cancel(const ApiRequest& r) {
 }
 
 ApiResponse Publisher::route_torrents(const ApiRequest& r) const {
-  const std::string q = daemon::query_param(r.query, "q");
+  std::string q = daemon::query_param(r.query, "q");
+  if (auto decoded = percent_decode(q)) q = *decoded;
   const size_t offset = std::strtoull(daemon::query_param(r.query, "offset").c_str(), nullptr, 10);
   size_t limit = std::strtoull(daemon::query_param(r.query, "limit").c_str(), nullptr, 10);
   if (limit == 0 || limit > 100'000) limit = 100'000;
   json list = json::array();
   size_t matched = 0;
-  for (const Published* p : catalog_.list()) {
-    if (!q.empty() && p->name.find(q) == std::string::npos) continue;
-    if (matched++ < offset || list.size() >= limit) continue;
-    list.push_back(hooks_.describe(*p));
+  const auto& all = catalog_.list();
+  if (q.empty()) {
+    // A page of everything: no scan (the web index pages through 100,000 torrents).
+    matched = all.size();
+    for (size_t i = offset; i < all.size() && list.size() < limit; ++i)
+      list.push_back(hooks_.describe(*all[i]));
+  } else {
+    // Names containing q, ignoring ASCII case.
+    std::string needle = q;
+    for (char& c : needle)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string name;
+    for (const Published* p : all) {
+      name = p->name;
+      for (char& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name.find(needle) == std::string::npos) continue;
+      if (matched++ < offset || list.size() >= limit) continue;
+      list.push_back(hooks_.describe(*p));
+    }
   }
   ApiResponse res;
   res.body = {{"torrents", list}, {"total", matched}, {"offset", offset}};
