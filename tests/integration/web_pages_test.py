@@ -358,6 +358,54 @@ class WebPagesTest(WebTest):
         self.assertEqual(st, 200, body)
         self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
 
+    def test_hostile_requests_are_refused(self):
+        self.add_user("root", admin=True)
+        self.add_user("mallory")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        # Login from another site's form (login CSRF): refused.
+        st, _, _ = self.request("POST", "/login", f"user=mallory&password={PASSWORD}",
+                                {**form, "Origin": "https://evil.example"})
+        self.assertEqual(st, 403)
+        st, _, _ = self.request("POST", "/login", f"user=mallory&password={PASSWORD}",
+                                {**form, "Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(st, 403)
+        # next= cannot leave the site nor split the answer.
+        for bad in ("//evil.example/", "/%5Cevil.example", "/%0D%0ASet-Cookie:%20x=1",
+                    "/%09/evil.example", "https://evil.example/"):
+            st, h, _ = self.request("POST", "/login",
+                                    f"user=mallory&password={PASSWORD}&next={bad}", form)
+            self.assertEqual((st, h["location"]), (303, "/"), bad)
+            self.assertNotIn("x=1", h.get("set-cookie", ""))
+        # An admin adding a user who exists gets the admin page with the error (an answer known
+        # at once, sent from inside the handler), and the server goes on.
+        cookie = self.login("root")
+        token = self.csrf(cookie, "/admin")
+        st, _, body = self.request("POST", "/admin/users/add",
+                                   f"csrf={token}&name=mallory&password=whatever-long",
+                                   form, cookie)
+        self.assertEqual(st, 400, body)
+        self.assertIn(b"mallory", body)
+        st, _, body = self.request("POST", "/admin/users/add",
+                                   f"csrf={token}&name=trent&password=long-enough-pw",
+                                   form, cookie)
+        self.assertEqual(st, 200, body)
+        self.assertIn(b"Added trent", body)
+        # A token cannot unpublish another user's torrent by hiding the id it names.
+        path, _ = self.random_file("root-owned.bin", 1000)
+        ih = self.publish_path(path)
+        r = self.evertctl("token", "create", "mallory")
+        tok = re.search(r"evt_[A-Za-z0-9_-]+", r.stdout).group(0)
+        for q in (f"id={ih}", f"i%64=0000000000000000000000000000000000000000&id={ih}",
+                  f"id=0000000000000000000000000000000000000000&id={ih}&delete_data=1"):
+            st, _, body = self.request("DELETE", f"/api/v1/torrent?{q}",
+                                       headers={"Authorization": f"Bearer {tok}"})
+            self.assertIn(st, (400, 403), (q, body))
+        self.assertEqual(self.api("GET", "/v1/torrents")["total"], 1)
+        # The public API does not show where the data is.
+        listed = json.loads(self.request("GET", "/api/v1/torrents")[2])
+        self.assertNotIn("data", listed["torrents"][0])
+        self.assertEqual(self.request("GET", f"/api/v1/tracker/swarm?info_hash={ih}")[0], 404)
+
     def test_reading_can_need_a_login(self):
         self.add_user("frank")
         st, h, _ = self.request("GET", "/")

@@ -684,12 +684,15 @@ ApiResponse Publisher::route_torrents(const ApiRequest& r) const {
     std::string needle = q;
     for (char& c : needle)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string name;
+    auto same = [](char a, char b) {
+      return std::tolower(static_cast<unsigned char>(a)) == static_cast<unsigned char>(b);
+    };
     for (const Published* p : all) {
-      name = p->name;
-      for (char& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (name.find(needle) == std::string::npos) continue;
+      if (p->name.size() < needle.size() ||
+          std::search(p->name.begin(), p->name.end(), needle.begin(), needle.end(), same) ==
+              p->name.end()) {
+        continue;
+      }
       if (matched++ < offset || list.size() >= limit) continue;
       list.push_back(hooks_.describe(*p));
     }

@@ -486,14 +486,13 @@ bool HttpServer::process(Connection& c) {
           response_.body = options_.max_body == 0 ? "request bodies are not accepted here\n"
                                                   : "a request body needs a Content-Length\n";
           keep = false;
-        } else if (options_.get_only && req.method != "GET" && req.method != "HEAD") {
-          response_.status = 405;
-          response_.body = "GET only\n";
-          if (has_body) keep = false;
         } else if (has_body && options_.max_body == 0) {
           response_.status = 413;
           response_.body = "request bodies are not accepted here\n";
           keep = false;
+        } else if (options_.get_only && req.method != "GET" && req.method != "HEAD") {
+          response_.status = 405;
+          response_.body = "GET only\n";
         } else if (has_body) {
           current_ = &c;
           std::unique_ptr<BodySink> sink = opener_ ? opener_(req, response_) : nullptr;
@@ -533,6 +532,9 @@ bool HttpServer::process(Connection& c) {
         consumed += end + 4 + body_here;
         c.continued = false;
         if (response_.status == 200 && c.discard_left == 0) {
+          c.pending_http10 = http10;
+          c.pending_keep = keep;
+          c.pending_head = head_only;
           current_ = &c;
           handler_(req, response_);
           current_ = nullptr;
@@ -610,7 +612,16 @@ void HttpReply::send(HttpResponse response) {
   if (!sent_ || *sent_) return;
   *sent_ = true;
   if (token_.expired()) return;  // the connection closed meanwhile
-  server_->complete(*static_cast<HttpServer::Connection*>(connection_), response);
+  auto* c = static_cast<HttpServer::Connection*>(connection_);
+  if (server_->current_ == c) {
+    // Sent from inside the handler (an answer known at once): the handler's caller has not
+    // yet recorded how to answer, nor consumed the request; answer at the next turn.
+    server_->loop_.post([server = server_, c, token = token_, r = std::move(response)]() mutable {
+      if (!token.expired()) server->complete(*c, r);
+    });
+    return;
+  }
+  server_->complete(*c, response);
 }
 
 void HttpServer::complete(Connection& c, HttpResponse& r) {
@@ -619,6 +630,7 @@ void HttpServer::complete(Connection& c, HttpResponse& r) {
   write_response(c, r, c.pending_http10, c.pending_keep, c.pending_head);
   if (!c.pending_keep) c.close_after_write = true;
   c.last_active = steady_seconds();
+  connections_.splice(connections_.end(), connections_, c.self);
   if (!flush(c)) return;
   on_writable(c);
 }
@@ -815,6 +827,7 @@ void HttpServer::on_writable(Connection& c) {
 
 void HttpServer::close(Connection& c) {
   // Stopped now, destroyed later: this may run inside the connection's own watcher callback.
+  if (c.fd < 0) return;  // closed already
   if (c.reader) c.reader->stop();
   if (c.writer) c.writer->stop();
   c.token.reset();
@@ -824,6 +837,7 @@ void HttpServer::close(Connection& c) {
     c.sink.reset();
   }
   ::close(c.fd);
+  c.fd = -1;
   graveyard_.push_back(std::move(*c.self));
   connections_.erase(c.self);
 }
@@ -831,9 +845,17 @@ void HttpServer::close(Connection& c) {
 void HttpServer::sweep() {
   graveyard_.clear();
   const int64_t now = steady_seconds();
-  while (!connections_.empty() &&
-         now - connections_.front()->last_active >= options_.timeout_seconds) {
-    close(*connections_.front());
+  // Least recently active first. A connection waiting for the server (an answer being made, a
+  // body chunk being written, a file chunk being read) is not idle: it goes to the back.
+  for (size_t n = connections_.size(); n > 0 && !connections_.empty(); --n) {
+    Connection& c = *connections_.front();
+    if (now - c.last_active < options_.timeout_seconds) break;
+    if (c.deferred || c.sink_busy || c.warming) {
+      c.last_active = now;
+      connections_.splice(connections_.end(), connections_, c.self);
+      continue;
+    }
+    close(c);
   }
 }
 

@@ -143,6 +143,26 @@ std::string query_value(std::string_view query, std::string_view key) {
   return v ? std::string(*v) : "";
 }
 
+// Where to go after a login: a path on this site ("/..."), else "/". No second '/' or '\\'
+// (browsers take "/\\host" for "//host"), no bytes below '!' (no CR or LF into Location, no
+// tabs browsers strip), no DEL, at most 512 bytes.
+std::string safe_next(std::string next) {
+  if (next.empty() || next.size() > 512 || next[0] != '/') return "/";
+  if (next.size() > 1 && (next[1] == '/' || next[1] == '\\')) return "/";
+  for (unsigned char c : next) {
+    if (c < 0x21 || c == 0x7f || c == '\\') return "/";
+  }
+  return next;
+}
+
+// The form fields an upload keeps (others are dropped unread) and their total size at most.
+bool known_field(std::string_view name) {
+  return name == "csrf" || name == "name" || name == "description" || name == "piece_size" ||
+         name == "private" || name == "trackers" || name == "version";
+}
+constexpr size_t kMaxFieldsTotal = 128 * 1024;
+constexpr size_t kMaxTrackers = 10;
+
 bool wants_json(const HttpRequest& req) {
   return req.header("accept").find("application/json") != std::string_view::npos ||
          query_value(req.query, "format") == "json";
@@ -199,6 +219,18 @@ Site::Site(daemon::ModuleContext& ctx, everseed::EverseedModule& seed, Accounts&
 
 Site::~Site() {
   *alive_ = false;
+}
+
+bool Site::same_origin(const HttpRequest& req) const {
+  // A form posted from another site (login CSRF, and a second line behind the CSRF tokens):
+  // browsers say so in Sec-Fetch-Site, and in Origin.
+  if (req.header("sec-fetch-site") == "cross-site") return false;
+  std::string_view origin = req.header("origin");
+  if (origin.empty()) return true;  // not a browser, or an old one: the CSRF tokens decide
+  if (!config_.base_url.empty() && origin == config_.base_url) return true;
+  const size_t scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return false;  // "null" (sandboxed, file:)
+  return origin.substr(scheme + 3) == req.header("host");
 }
 
 std::string Site::client_address(const HttpRequest& req) const {
@@ -348,6 +380,9 @@ void Site::handle(const HttpRequest& req, HttpResponse& resp) {
     resp.headers += "Allow: GET, HEAD, POST\r\n";
     return;
   }
+  if (post && !same_origin(req)) {
+    return error_page(resp, 403, "The form came from another site.", v);
+  }
   if (path == "/login") {
     if (post) return login(req, resp);
     return login_page(req, resp, v, "", 200);
@@ -496,8 +531,7 @@ void Site::torrent_file(const std::string& hex, HttpResponse& resp) {
 
 void Site::login_page(const HttpRequest& req, HttpResponse& resp, const Viewer& v,
                       const std::string& error, int status) {
-  std::string next = query_value(req.query, "next");
-  if (!next.starts_with('/') || next.starts_with("//")) next = "/";
+  const std::string next = safe_next(query_value(req.query, "next"));
   json data = {{"next", next}};
   if (!error.empty()) data["error"] = error;
   page(resp, status, "Log in", "login.html", data, v);
@@ -509,8 +543,7 @@ void Site::login(const HttpRequest& req, HttpResponse& resp) {
   if (!fields) return login_page(req, resp, none, "The form could not be read.", 400);
   const std::string user(form_value(*fields, "user").value_or(""));
   const std::string password(form_value(*fields, "password").value_or(""));
-  std::string next(form_value(*fields, "next").value_or("/"));
-  if (!next.starts_with('/') || next.starts_with("//")) next = "/";
+  const std::string next = safe_next(std::string(form_value(*fields, "next").value_or("/")));
   if (user.empty() || password.empty()) {
     return login_page(req, resp, none, "Give a user name and a password.", 400);
   }
@@ -668,6 +701,7 @@ void Site::admin_post(const HttpRequest& req, HttpResponse& resp, const Viewer& 
       return admin(req, resp, v, "", r["error"].value("message", "cannot unpublish"));
     }
     ctx_.log->info("web: {} unpublished {}", v.user(), hex);
+    ctx_.store.del("web", "owner/" + hex);
     return admin(req, resp, v, "Unpublished " + r.value("name", hex) + ".", "");
   }
   if (path == "/admin/users/delete") {
@@ -765,7 +799,7 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
   }
   const bool reading = (method == "GET" || method == "HEAD") &&
                        (route == "/v1/torrents" || route == "/v1/torrent" || route == "/v1/job" ||
-                        route == "/v1/tracker/swarms" || route == "/v1/tracker/swarm");
+                        route == "/v1/tracker/swarms");
   const bool writing = (method == "DELETE" && (route == "/v1/job" || route == "/v1/torrent"));
   if (route == "/v1/publish" && method == "POST") {
     return json_error(resp, 415, "upload_expected",
@@ -777,6 +811,9 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
                       "no route " + method + " " + std::string(req.path) + " over HTTP");
   }
   if (writing) {
+    if (v.session && !same_origin(req)) {
+      return json_error(resp, 403, "cross_site", "a request from another site");
+    }
     if (!v.logged_in()) {
       return json_error(resp, 401, "login_required",
                         "this needs an API token: Authorization: Bearer TOKEN");
@@ -784,22 +821,62 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     if (v.session && !Accounts::check_csrf(*v.session, req.header("x-csrf-token"))) {
       return json_error(resp, 403, "csrf", "X-CSRF-Token is missing or wrong");
     }
-    if (route == "/v1/torrent" && !v.admin()) {
-      const std::string id = query_value(req.query, "id");
-      if (!is_hex40(id) || owner_of(id) != v.user()) {
+  }
+  // The daemon gets a query made of the values checked here, nothing else.
+  std::string query;
+  const std::string id = query_value(req.query, "id");
+  if (route == "/v1/torrent" && method == "DELETE") {
+    if (!is_hex40(id)) {
+      return json_error(resp, 400, "bad_request", "id: the torrent's info-hash (40 hex digits)");
+    }
+    if (!v.admin() && owner_of(id) != v.user()) {
+      return json_error(resp, 403, "forbidden",
+                        "only the user who published a torrent (or an admin) unpublishes it");
+    }
+    query = "id=" + id + (query_value(req.query, "delete_data") == "1" ? "&delete_data=1" : "");
+  } else if (route == "/v1/job") {
+    const uint64_t job = std::strtoull(id.c_str(), nullptr, 10);
+    if (method == "DELETE" && !v.admin()) {
+      auto it = jobs_.find(job);
+      if (it == jobs_.end() || it->second != v.user()) {
         return json_error(resp, 403, "forbidden",
-                          "only the user who published a torrent (or an admin) unpublishes it, "
-                          "named by its info-hash");
+                          "only the user who started a job (or an admin) cancels it");
       }
     }
+    query = "id=" + std::to_string(job);
+  } else if (route == "/v1/torrent") {
+    query = "id=" + url_query(id) + (query_value(req.query, "files") == "1" ? "&files=1" : "");
+  } else if (route == "/v1/torrents") {
+    size_t limit = std::strtoull(query_value(req.query, "limit").c_str(), nullptr, 10);
+    if (limit == 0 || limit > 500) limit = 500;
+    query = "q=" + url_query(query_value(req.query, "q")) + "&offset=" +
+            std::to_string(std::strtoull(query_value(req.query, "offset").c_str(), nullptr, 10)) +
+            "&limit=" + std::to_string(limit);
+  } else if (route == "/v1/tracker/swarms") {
+    size_t limit = std::strtoull(query_value(req.query, "limit").c_str(), nullptr, 10);
+    if (limit == 0 || limit > 500) limit = 500;
+    query = "limit=" + std::to_string(limit);
   }
   daemon::ApiRequest r;
   r.method = method;
   r.path = route;
-  r.query = std::string(req.query);
+  r.query = query;
   r.body = std::string(req.body);
   daemon::ApiResponse res = ctx_.call(r);
-  if (writing) ctx_.log->info("web api: {} {} {} by {}", method, route, r.query, v.user());
+  if (writing) {
+    ctx_.log->info("web api: {} {} {} by {}", method, route, r.query, v.user());
+    if (res.status == 200 && route == "/v1/torrent") ctx_.store.del("web", "owner/" + id);
+  }
+  // Where the daemon keeps the data is not the public's business.
+  auto scrub = [](json& t) {
+    if (t.is_object()) t.erase("data");
+  };
+  if (res.body.contains("torrents")) {
+    for (auto& t : res.body["torrents"])
+      scrub(t);
+  }
+  if (res.body.contains("torrent")) scrub(res.body["torrent"]);
+  if (route == "/v1/torrent") scrub(res.body);
   json_response(resp, res.status, res.body);
 }
 
@@ -823,7 +900,12 @@ void Site::check_jobs() {
     }
     if (state == "done") {
       const std::string hex = j.contains("torrent") ? j["torrent"].value("info_hash", "") : "";
-      if (!hex.empty() && !it->second.empty()) ctx_.store.put("web", "owner/" + hex, it->second);
+      // An upload of what was published already (by anyone) does not make its uploader the
+      // owner: the first publisher stays it.
+      const bool again = j.contains("torrent") && j["torrent"].value("already_published", false);
+      if (!hex.empty() && !it->second.empty() && !again && owner_of(hex).empty()) {
+        ctx_.store.put("web", "owner/" + hex, it->second);
+      }
       it = jobs_.erase(it);
       continue;
     }
@@ -848,15 +930,17 @@ struct Site::Upload {
   bool folder = false;  // paths have folders (webkitdirectory)
   size_t files = 0;
   uint64_t bytes = 0;
+  size_t field_bytes = 0;
   std::set<std::string> paths;  // no file twice
   bool done = false;            // cleaned up or handed over
 
   Status begin_part(const MultipartPart& part) {
     if (!part.filename) {
-      if (part.name.size() > 64) return Error("a form field's name is too long");
+      in_file = false;
+      field_name.clear();
+      if (!known_field(part.name)) return Ok{};  // dropped
       field_name = part.name;
       fields[field_name];
-      in_file = false;
       return Ok{};
     }
     field_name.clear();
@@ -910,6 +994,10 @@ struct Site::Upload {
     if (v.size() + d.size() > kMaxField) {
       return Error("the form field " + field_name + " is longer than 64 KiB");
     }
+    if (field_bytes + d.size() > kMaxFieldsTotal) {
+      return Error("the form's fields are longer than 128 KiB together");
+    }
+    field_bytes += d.size();
     v.append(d);
     return Ok{};
   }
@@ -1056,6 +1144,9 @@ std::unique_ptr<tracker::BodySink> Site::open_body(const HttpRequest& req, HttpR
                   api_upload ? "publishing needs an API token: Authorization: Bearer TOKEN"
                              : "log in to publish");
   }
+  if (v.session && !same_origin(req)) {
+    return refuse(403, "cross_site", "the upload came from another site");
+  }
   if (v.session) {
     std::string token(req.header("x-csrf-token"));
     if (token.empty()) token = query_value(req.query, "csrf");
@@ -1121,8 +1212,17 @@ void Site::published(const std::shared_ptr<Upload>& up, tracker::HttpReply& repl
   }
   if (field("private") == "1") options["private"] = true;
   json tiers = json::array();
-  for (const auto& url : split_lines(field("trackers")))
+  for (const auto& url : split_lines(field("trackers"))) {
+    if (!url.starts_with("http://") && !url.starts_with("https://") && !url.starts_with("udp://")) {
+      ctx_.workers.submit([up] { discard_locked(up); });
+      return fail(400, "bad_tracker", "a tracker is an http://, https:// or udp:// URL: " + url);
+    }
     tiers.push_back(json::array({url}));
+  }
+  if (tiers.size() > kMaxTrackers) {
+    ctx_.workers.submit([up] { discard_locked(up); });
+    return fail(400, "bad_tracker", "at most " + std::to_string(kMaxTrackers) + " extra trackers");
+  }
   if (!tiers.empty()) options["trackers"] = tiers;
   if (!field("version").empty()) options["version"] = field("version");
   auto job = seed_.publish_upload(up->root, up->dir, options);

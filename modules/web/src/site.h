@@ -55,6 +55,8 @@ class Site {
   // The address a request came from: the connection's, or X-Forwarded-For's last hop when the
   // connection is from a trusted proxy.
   [[nodiscard]] std::string client_address(const tracker::HttpRequest& req) const;
+  // False for a request a browser says came from another site (Sec-Fetch-Site, Origin).
+  [[nodiscard]] bool same_origin(const tracker::HttpRequest& req) const;
 
   struct Upload;  // an upload being received (site.cpp)
 

@@ -22,6 +22,12 @@ struct WebModule::Impl {
   std::unique_ptr<Accounts> accounts;
   std::unique_ptr<Site> site;
 
+  ~Impl() {
+    // Connections first: closing one aborts its upload, which reaches the site.
+    server.reset();
+    site.reset();
+  }
+
   void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
     if (req.path.starts_with("/data/")) {
       serve_web_seed([this](const tracker::InfoHash& h,
