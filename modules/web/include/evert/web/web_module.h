@@ -2,7 +2,8 @@
 // torrent's files as a BEP 19 web seed under /data/<info-hash hex>/<name>[/<path>] (the content
 // store's layout, docs/storage.md), with single byte ranges, HEAD, ETag/Last-Modified and
 // If-Range; the pages, uploads, feeds and accounts of issue 7 come later. It finds the
-// torrents through the everseed module, which must be started before it.
+// torrents through the everseed module, which must be started before it. With web.tls_certificate
+// and web.tls_key every listener speaks HTTPS only (HttpServer::set_tls(), tracker/tls.h).
 #pragma once
 
 #include <memory>
