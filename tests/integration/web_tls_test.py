@@ -11,7 +11,9 @@ message naming the file.
 Every wait is bounded; every process a test starts is stopped by PID, also when it fails."""
 import hashlib
 import http.client
+import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -135,6 +137,57 @@ class WebTlsTest(web_test.WebTest):
         cookie = h["set-cookie"]
         for attr in ("HttpOnly", "SameSite=Strict", "Secure"):
             self.assertIn(attr, cookie)
+
+    def test_an_upload_streams_over_https(self):
+        # A body of many MiB read through SSL_read a chunk at a time into the upload's sink.
+        r = subprocess.run([EVERTCTL, "user", "add", "erin", "--password-stdin", "--socket",
+                            self.sock], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([EVERTCTL, "token", "create", "erin", "--label", "ci", "--socket",
+                            self.sock], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        token = re.search(r"evt_[A-Za-z0-9_-]+", r.stdout).group(0)
+        path, data = self.random_file("release.iso", (12 << 20) + 77)
+        out = subprocess.run(["curl", "-sS", "--max-time", "60", "--cacert", self.cert, "-H",
+                              f"Authorization: Bearer {token}", "-F", f"file=@{path}",
+                              self.base + "/api/v1/publish"],
+                             capture_output=True, text=True, timeout=90)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        job = json.loads(out.stdout)["job"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            j = json.loads(self.curl(f"/api/v1/job?id={job}")[2])
+            if j["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        self.assertEqual(j["state"], "done", j)
+        ih = json.loads(self.curl("/api/v1/torrents")[2])["torrents"][0]["info_hash"]
+        body = self.curl(f"/data/{ih}/release.iso")[2]
+        self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(data).digest())
+
+    def test_a_reload_serves_a_renewed_certificate(self):
+        with open(self.cert, "rb") as f:
+            old = f.read()
+        renewed, renewed_key = make_certificate(self.root, "renewed")
+        os.replace(renewed, self.cert)
+        os.replace(renewed_key, self.key)
+        self.reload()
+        self.assertEqual(self.curl("/")[0], 200)  # --cacert is the renewed certificate now
+        stale = os.path.join(self.root, "stale.crt")
+        with open(stale, "wb") as f:
+            f.write(old)
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", stale,
+                            self.base + "/"], capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        # Turning TLS off needs a restart: the listener stays HTTPS.
+        with open(self.cfg) as f:
+            text = f.read()
+        with open(self.cfg, "w") as f:
+            f.write(text[:text.index("  tls_certificate:")])
+        self.reload()
+        self.assertEqual(self.curl("/")[0], 200)
+        self.assertTrue(self.module("web")["tls"])
 
     def test_plain_http_to_the_tls_port_fails_cleanly(self):
         with socket.create_connection((ADDR, self.web_port), timeout=10) as s:
