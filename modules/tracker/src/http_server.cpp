@@ -14,6 +14,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "http_connection.h"
+
 namespace evert::tracker {
 namespace {
 
@@ -30,12 +32,6 @@ constexpr uint64_t kMaxDiscard = 1 << 20;
 // enough that a worker is not held long by one slow client.
 constexpr uint64_t kChunk = 1 << 20;
 constexpr size_t kPage = 4096;
-
-int64_t steady_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -143,6 +139,12 @@ bool warm(int fd, uint64_t offset, uint64_t length) {
 
 }  // namespace
 
+int64_t steady_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string_view HttpRequest::header(std::string_view name) const {
   std::string_view rest = head;
   const size_t eol = rest.find("\r\n");
@@ -163,34 +165,6 @@ struct HttpServer::Listener {
   int fd = -1;
   uint16_t port = 0;
   std::unique_ptr<daemon::FdWatcher> watcher;
-};
-
-struct HttpServer::Connection {
-  int fd = -1;
-  Endpoint peer;
-  std::string in;
-  std::string out;
-  size_t out_off = 0;
-  int64_t last_active = 0;
-  bool close_after_write = false;
-  std::optional<FileBody> file;  // being sent after `out`
-  uint64_t checked_to = 0;       // file offset up to which the page cache was found to hold it
-  bool warming = false;          // a chunk of `file` is being read on a worker
-  std::shared_ptr<bool> token;   // expires when the connection closes (worker results)
-  // A request whose answer comes later (HttpServer::defer(), a streamed body's end).
-  bool deferred = false;
-  bool pending_http10 = false;
-  bool pending_keep = true;
-  bool pending_head = false;
-  std::unique_ptr<BodySink> sink;  // takes the body of the request being read
-  bool sink_busy = false;          // a chunk was handed to it and not yet taken
-  uint64_t body_left = 0;          // body bytes the sink has yet to get
-  uint64_t discard_left = 0;       // body bytes of a refused request still to drop
-  bool continued = false;          // "100 Continue" sent for the buffered body coming
-  bool in_write = false;           // inside BodySink::write()
-  std::unique_ptr<daemon::FdWatcher> reader;
-  std::unique_ptr<daemon::FdWatcher> writer;
-  std::list<std::unique_ptr<Connection>>::iterator self;
 };
 
 HttpServer::HttpServer(daemon::EventLoop& loop, Handler handler, Options options)
@@ -266,12 +240,20 @@ void HttpServer::accept_from(Listener& l) {
 }
 
 void HttpServer::serve_new(int fd, const Endpoint& peer) {
-  if (!options_.get_only) {
+  if (!options_.get_only || tls_) {
     // The web pages: answers may come later and bodies stream, so every connection gets its
-    // own state from the start (the quick path below is the tracker's).
+    // own state from the start (the quick path below is the tracker's). So does TLS.
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Connection>();
+    if (tls_) {
+      c->tls = tls_session(tls_.get(), fd);
+      if (c->tls == nullptr) {
+        ::close(fd);
+        return;
+      }
+      c->handshaking = true;
+    }
     c->fd = fd;
     c->peer = peer;
     c->token = std::make_shared<bool>(true);
@@ -337,6 +319,7 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
 }
 
 void HttpServer::on_readable(Connection& c) {
+  if (c.tls != nullptr && c.handshaking) return handshake(c);
   if (c.sink) return read_body(c);
   if (c.deferred) {
     c.reader->stop();  // started again when the answer is sent
@@ -349,10 +332,12 @@ void HttpServer::on_readable(Connection& c) {
   }
   bool closed = false;
   const size_t limit = kMaxHead + options_.max_body;
+  // A short read empties a plain socket; TLS reads a record at a time, until it must wait.
+  const size_t step = c.tls == nullptr ? 4096 : kTlsRecord;
   for (;;) {
     const size_t old = c.in.size();
-    c.in.resize(old + 4096);
-    const ssize_t n = ::recv(c.fd, c.in.data() + old, 4096, 0);
+    c.in.resize(old + step);
+    const ssize_t n = receive(c, c.in.data() + old, step);
     if (n <= 0) {
       c.in.resize(old);
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) closed = true;
@@ -364,7 +349,7 @@ void HttpServer::on_readable(Connection& c) {
       c.in.erase(0, drop);
       c.discard_left -= drop;
     }
-    if (static_cast<size_t>(n) < 4096 || c.in.size() > limit) break;
+    if ((c.tls == nullptr && static_cast<size_t>(n) < step) || c.in.size() > limit) break;
   }
   c.last_active = steady_seconds();
   connections_.splice(connections_.end(), connections_, c.self);
@@ -384,7 +369,13 @@ void HttpServer::on_readable(Connection& c) {
     return;
   }
   if (!keep) c.close_after_write = true;
-  if (closed && done) close(c);
+  if (closed && done) return close(c);
+  if (c.tls != nullptr && !closed && keep && done && tls_pending(c.tls)) {
+    // Bytes OpenSSL holds raise no readiness: read them at the loop's next turn.
+    loop_.post([this, raw = &c, token = std::weak_ptr<bool>(c.token)] {
+      if (!token.expired()) on_readable(*raw);
+    });
+  }
 }
 
 bool HttpServer::process(Connection& c) {
@@ -699,7 +690,7 @@ void HttpServer::read_body(Connection& c) {
   size_t got = old;
   bool closed = false;
   while (got < want) {
-    const ssize_t n = ::recv(c.fd, c.in.data() + got, want - got, 0);
+    const ssize_t n = receive(c, c.in.data() + got, want - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0 || errno != EAGAIN) closed = true;
@@ -718,8 +709,7 @@ void HttpServer::read_body(Connection& c) {
 
 bool HttpServer::flush(Connection& c) {
   while (c.out_off < c.out.size()) {
-    const ssize_t n =
-        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    const ssize_t n = transmit(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -754,35 +744,40 @@ void HttpServer::want_write(Connection& c) {
                                                  [this, raw](short) { on_writable(*raw); });
 }
 
+bool HttpServer::chunk_ready(Connection& c) {
+  FileBody& f = *c.file;
+  if (c.warming) return false;
+  if (f.offset < c.checked_to) return true;
+  const uint64_t chunk = std::min(f.length, kChunk);
+  if (workers_ != nullptr && !resident(f.fd, f.offset, chunk)) {
+    ++cold_chunks_;
+    c.warming = true;
+    Connection* raw = &c;
+    workers_->submit([this, &loop = loop_, raw, token = std::weak_ptr<bool>(c.token), hold = f.hold,
+                      fd = f.fd, offset = f.offset, chunk] {
+      const bool ok = warm(fd, offset, chunk);
+      loop.post([this, raw, token, ok, end = offset + chunk] {
+        if (token.expired()) return;  // closed meanwhile
+        raw->warming = false;
+        if (!ok) return close(*raw);
+        raw->checked_to = end;
+        raw->last_active = steady_seconds();
+        on_writable(*raw);
+      });
+    });
+    return false;
+  }
+  c.checked_to = f.offset + chunk;
+  return true;
+}
+
 bool HttpServer::send_file(Connection& c, bool& waiting) {
+  if (c.tls != nullptr) return send_file_tls(c, waiting);
   FileBody& f = *c.file;
   while (f.length > 0) {
-    if (c.warming) {
+    if (!chunk_ready(c)) {
       waiting = true;
       return true;
-    }
-    if (f.offset >= c.checked_to) {
-      const uint64_t chunk = std::min(f.length, kChunk);
-      if (workers_ != nullptr && !resident(f.fd, f.offset, chunk)) {
-        ++cold_chunks_;
-        c.warming = true;
-        waiting = true;
-        Connection* raw = &c;
-        workers_->submit([this, &loop = loop_, raw, token = std::weak_ptr<bool>(c.token),
-                          hold = f.hold, fd = f.fd, offset = f.offset, chunk] {
-          const bool ok = warm(fd, offset, chunk);
-          loop.post([this, raw, token, ok, end = offset + chunk] {
-            if (token.expired()) return;  // closed meanwhile
-            raw->warming = false;
-            if (!ok) return close(*raw);
-            raw->checked_to = end;
-            raw->last_active = steady_seconds();
-            on_writable(*raw);
-          });
-        });
-        return true;
-      }
-      c.checked_to = f.offset + chunk;
     }
     auto off = static_cast<off_t>(f.offset);
     const auto want = static_cast<size_t>(std::min(f.length, c.checked_to - f.offset));
@@ -811,6 +806,7 @@ bool HttpServer::send_file(Connection& c, bool& waiting) {
 }
 
 void HttpServer::on_writable(Connection& c) {
+  if (c.tls != nullptr && c.handshaking) return handshake(c);
   if (!flush(c)) return;
   if (c.out_off == c.out.size() && !c.file) {
     if (c.close_after_write && !c.sink) {
@@ -821,7 +817,9 @@ void HttpServer::on_writable(Connection& c) {
     if (c.deferred) return;
     if (c.sink) return read_body(c);
     c.reader->start();
-    if (!c.in.empty()) on_readable(c);
+    const bool read_again = c.read_wants_write;  // an SSL_read waited for this
+    c.read_wants_write = false;
+    if (!c.in.empty() || read_again || buffered(c)) on_readable(c);
   }
 }
 
@@ -835,6 +833,10 @@ void HttpServer::close(Connection& c) {
   if (c.sink) {
     c.sink->abort();
     c.sink.reset();
+  }
+  if (c.tls != nullptr) {
+    tls_close(c.tls);
+    c.tls = nullptr;
   }
   ::close(c.fd);
   c.fd = -1;

@@ -1,5 +1,10 @@
 #include "web_config.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "evert/tracker/types.h"
 
 namespace evert::web {
@@ -25,6 +30,13 @@ std::string check_title(const std::string& s) {
   return "";
 }
 
+// The certificate and key are read when the whole section is (WebModule::configure()); this
+// catches a wrong path already in `evertd --check-config`.
+std::string check_readable(const std::string& s) {
+  if (s.empty() || access(s.c_str(), R_OK) == 0) return "";
+  return s + ": cannot read it: " + std::strerror(errno);
+}
+
 std::string check_url(const std::string& s) {
   if (s.empty() || s.starts_with("http://") || s.starts_with("https://")) return "";
   return "expected an http:// or https:// URL";
@@ -43,9 +55,18 @@ const daemon::FieldTable<WebSection>& web_table() {
                            "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
       string_field<S>("public_url", &S::public_url, true,
                       "Base URL clients reach the web listener at, e.g. https://example.org "
-                      "(empty: http:// and the first listen address that is not a wildcard); "
-                      "web seed URLs are PUBLIC_URL/data/INFOHASH/",
+                      "(empty: http://, or https:// with TLS, and the first listen address that "
+                      "is not a wildcard); web seed URLs are PUBLIC_URL/data/INFOHASH/",
                       check_url),
+      string_field<S>("tls_certificate", &S::tls_certificate, true,
+                      "PEM certificate chain (the server's first) for HTTPS on every listener; "
+                      "with tls_key, or neither (empty: plain HTTP, e.g. behind a reverse proxy). "
+                      "A reload reads renewed files; turning TLS on or off needs a restart",
+                      check_readable),
+      string_field<S>("tls_key", &S::tls_key, true,
+                      "PEM private key of tls_certificate, unencrypted (readable by evertd "
+                      "only)",
+                      check_readable),
       int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
                    "HTTP connections at most (more are refused)"),
       int_field<S>("timeout", &S::timeout, 1, 3600, true,

@@ -12,8 +12,12 @@ namespace evert::web {
 struct WebSection {
   std::vector<std::string> listen = {"0.0.0.0:8080", "[::]:8080"};
   // The base URL browsers and web seed clients reach this listener at (behind a proxy, the
-  // proxy's); empty: http://ADDRESS:PORT of the first listen address that is not a wildcard.
+  // proxy's); empty: http(s)://ADDRESS:PORT of the first listen address that is not a wildcard.
   std::string public_url;
+  // HTTPS on every listener: PEM files of the certificate chain and its key (both or neither;
+  // empty: plain HTTP, e.g. behind a reverse proxy that terminates TLS).
+  std::string tls_certificate;
+  std::string tls_key;
   int max_connections = 1024;
   int timeout = 30;  // seconds a connection may be idle, or a client take no bytes
   // The pages (site.h).

@@ -4,6 +4,7 @@
 #include "accounts_api.h"
 #include "evert/everseed/everseed_module.h"
 #include "evert/tracker/http_server.h"
+#include "evert/tracker/tls.h"
 #include "site.h"
 #include "web_config.h"
 #include "web_seed.h"
@@ -16,6 +17,10 @@ struct WebModule::Impl {
   daemon::ModuleContext* ctx = nullptr;
   WebSection cfg;
   WebSection pending;
+  // The HTTPS context of cfg and of pending (null: plain HTTP), made when configured so that
+  // a wrong file is refused before anything starts.
+  std::shared_ptr<SSL_CTX> tls;
+  std::shared_ptr<SSL_CTX> pending_tls;
   everseed::EverseedModule* seed = nullptr;
   std::unique_ptr<tracker::HttpServer> server;
   std::string base_url;  // public_url, or the first bound address that is not a wildcard
@@ -66,7 +71,7 @@ struct WebModule::Impl {
     if (!base_url.empty() || !server) return;
     for (const tracker::Endpoint& e : server->addresses()) {
       if (e.ip == tracker::Endpoint{}.ip) continue;  // a wildcard is no address to give out
-      base_url = "http://" + e.to_string();
+      base_url = (server->tls() ? "https://" : "http://") + e.to_string();
       return;
     }
   }
@@ -83,7 +88,19 @@ Status WebModule::configure(const YAML::Node& section) {
   WebSection s;
   if (auto st = daemon::parse_module_section("web", section, web_table(), s); !st) return st;
   if (s.listen.empty()) return Error("web.listen is empty: nothing could connect");
+  if (s.tls_certificate.empty() != s.tls_key.empty()) {
+    return Error(
+        "web.tls_certificate and web.tls_key go together: set both (HTTPS) or neither (plain "
+        "HTTP)");
+  }
+  std::shared_ptr<SSL_CTX> tls;
+  if (!s.tls_certificate.empty()) {
+    auto ctx = tracker::make_tls_context(s.tls_certificate, s.tls_key);
+    if (!ctx) return Error("TLS " + ctx.error().message);  // "module web: " is prefixed
+    tls = std::move(*ctx);
+  }
   impl_->pending = s;
+  impl_->pending_tls = std::move(tls);
   return Ok{};
 }
 
@@ -91,6 +108,7 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
   Impl& m = *impl_;
   m.ctx = &ctx;
   m.cfg = m.pending;
+  m.tls = m.pending_tls;
   m.seed = dynamic_cast<everseed::EverseedModule*>(ctx.module("everseed"));
   if (m.seed == nullptr) {
     return Error(
@@ -102,6 +120,7 @@ Status WebModule::start(daemon::ModuleContext& ctx) {
       [&m](const tracker::HttpRequest& req, tracker::HttpResponse& resp) { m.handle(req, resp); },
       m.options());
   m.server->set_workers(&ctx.workers);
+  m.server->set_tls(m.tls);
   for (const auto& l : m.cfg.listen) {
     sockaddr_storage ss{};
     unsigned len = 0;
@@ -133,6 +152,16 @@ std::vector<std::string> WebModule::reload() {
   const WebSection before = m.cfg;
   m.cfg = m.pending;
   m.cfg.listen = before.listen;
+  if ((m.tls == nullptr) != (m.pending_tls == nullptr)) {
+    // HTTP to HTTPS or back changes every URL handed out: a restart does it.
+    restart.push_back("web.tls_certificate");
+    m.cfg.tls_certificate = before.tls_certificate;
+    m.cfg.tls_key = before.tls_key;
+  } else if (m.tls != nullptr) {
+    // A renewed certificate: new connections use it, open ones finish with the old.
+    m.tls = m.pending_tls;
+    if (m.server) m.server->set_tls(m.tls);
+  }
   if (m.server) m.server->set_options(m.options());
   m.set_base_url();
   if (m.seed != nullptr) m.seed->set_web_seed_base(m.base_url);
@@ -156,6 +185,8 @@ json WebModule::status() const {
   j["requests"] = m.server->requests();
   j["bytes_sent"] = m.server->file_bytes_sent();
   j["cold_chunks"] = m.server->cold_chunks();
+  j["tls"] = m.server->tls();
+  j["tls_failures"] = m.server->tls_failures();
   j["web_seed_url"] = m.base_url.empty() ? "" : m.base_url + "/data/";
   return j;
 }

@@ -16,9 +16,22 @@
 // sink takes them. Bodies need a Content-Length (chunked request bodies get 411); a client that
 // sends `Expect: 100-continue` is told to go on only when its body is wanted.
 //
+// TLS (set_tls(), the web listener with a certificate): every connection is then HTTPS only.
+// OpenSSL runs directly on the non-blocking fd (tls.h; libevent's bufferevent_openssl needs
+// bufferevents, which this server does not use): the handshake is driven by the same readiness
+// watchers, then every read goes through SSL_read and every write through SSL_write, and bytes
+// OpenSSL already holds are read without waiting for the fd. File bodies cannot use sendfile()
+// (the kernel would send them unencrypted): each resident chunk is pread() into a 256 KiB
+// buffer on the loop and written through SSL_write, so the rule that the loop never waits for
+// the disk holds as for plain connections. A client that does not finish its handshake within
+// `timeout_seconds` is dropped by the idle sweep; one that speaks plain HTTP gets a plain 400
+// and is closed. The plain path (the tracker's) is unchanged: a branch on the connection's
+// SSL*, no allocation.
+//
 // Thread-safety: loop thread only.
 #pragma once
 
+#include <openssl/types.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -134,6 +147,11 @@ class HttpServer {
   // file bodies are sent as they are (the loop may then wait for the disk).
   void set_workers(daemon::WorkerPool* workers) { workers_ = workers; }
   void set_stream_opener(StreamOpener opener) { opener_ = std::move(opener); }
+  // Serves HTTPS with `context` (make_tls_context(), tls.h) on every listener, for connections
+  // accepted from now on (those already open keep the context they began with, so a renewed
+  // certificate can be swapped in); nullptr: plain HTTP again.
+  void set_tls(std::shared_ptr<SSL_CTX> context) { tls_ = std::move(context); }
+  [[nodiscard]] bool tls() const { return tls_ != nullptr; }
   // Called from inside the handler: the answer will be sent through the returned reply, and
   // the connection reads no further request until it is. The response the handler was given
   // is then ignored.
@@ -146,6 +164,8 @@ class HttpServer {
   [[nodiscard]] uint64_t file_bytes_sent() const { return file_bytes_; }
   // File chunks the page cache did not hold, read on a worker before being sent.
   [[nodiscard]] uint64_t cold_chunks() const { return cold_chunks_; }
+  // TLS handshakes that failed (including plain HTTP sent to the TLS port).
+  [[nodiscard]] uint64_t tls_failures() const { return tls_failures_; }
 
  private:
   struct Connection;
@@ -160,6 +180,18 @@ class HttpServer {
   // Sends what it can of the file body; false: closed. Sets `waiting` when the socket is full
   // or a chunk is being read on a worker.
   bool send_file(Connection& c, bool& waiting);
+  bool send_file_tls(Connection& c, bool& waiting);
+  // Whether the page cache holds the file body's chunk at its offset; when not, starts reading
+  // it on a worker (which resumes the sending) and returns false.
+  bool chunk_ready(Connection& c);
+  // recv() and send() on the connection, through its TLS session when it has one.
+  ssize_t receive(Connection& c, char* data, size_t size);
+  ssize_t transmit(Connection& c, const char* data, size_t size);
+  ssize_t receive_tls(Connection& c, char* data, size_t size);
+  ssize_t transmit_tls(Connection& c, const char* data, size_t size);
+  // Whether bytes already read from the socket wait to be processed (TLS records).
+  static bool buffered(const Connection& c);
+  void handshake(Connection& c);
   void want_write(Connection& c);
   void close(Connection& c);
   // Appends the status line, headers and body of `r` to the connection's output.
@@ -183,6 +215,8 @@ class HttpServer {
   uint64_t requests_ = 0;
   uint64_t file_bytes_ = 0;
   uint64_t cold_chunks_ = 0;
+  uint64_t tls_failures_ = 0;
+  std::shared_ptr<SSL_CTX> tls_;
   daemon::WorkerPool* workers_ = nullptr;
   StreamOpener opener_;
   Connection* current_ = nullptr;  // whose request the handler is answering

@@ -3,7 +3,9 @@
 // layout, docs/storage.md), with single byte ranges, HEAD, ETag/Last-Modified and If-Range;
 // and the web pages, uploads, RSS feeds and /api/v1/ (src/site.h) with their accounts
 // (src/accounts.h). It finds the torrents through the everseed module, which must be started
-// before it, and publishes through it. docs/web.md, docs/web-seed.md.
+// before it, and publishes through it. docs/web.md, docs/web-seed.md. With
+// web.tls_certificate and web.tls_key every listener speaks HTTPS only (HttpServer::set_tls(),
+// tracker/tls.h).
 #pragma once
 
 #include <memory>
