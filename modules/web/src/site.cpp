@@ -11,7 +11,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <kainjow/mustache.hpp>
 #include <mutex>
 #include <set>
 
@@ -24,6 +23,7 @@
 #include "form.h"
 #include "multipart.h"
 #include "names.h"
+#include "templates.h"
 
 namespace evert::web {
 
@@ -38,27 +38,6 @@ constexpr size_t kPageSize = 50;
 constexpr size_t kMaxShownFiles = 1000;
 constexpr size_t kMaxField = 64 * 1024;  // a text field of an upload form
 constexpr uint64_t kDiskMargin = 64ull << 20;
-
-kainjow::mustache::data to_data(const json& j) {
-  using kainjow::mustache::data;
-  if (j.is_object()) {
-    data d;
-    for (const auto& [k, v] : j.items())
-      d.set(k, to_data(v));
-    return d;
-  }
-  if (j.is_array()) {
-    data list{data::type::list};
-    for (const auto& v : j)
-      list.push_back(to_data(v));
-    return list;
-  }
-  if (j.is_boolean())
-    return j.get<bool>() ? data{data::type::bool_true} : data{data::type::bool_false};
-  if (j.is_string()) return data{j.get<std::string>()};
-  if (j.is_null()) return data{data::type::bool_false};
-  return data{j.dump()};
-}
 
 std::string iso_time(int64_t t) {
   std::tm tm{};
@@ -266,13 +245,10 @@ Site::Viewer Site::viewer(const HttpRequest& req) {
 }
 
 std::string Site::render(const std::string& name, const json& data) {
-  // Templates are parsed at each use: a few microseconds, and no cache to keep consistent.
-  kainjow::mustache::mustache tmpl{std::string(asset(name))};
-  if (!tmpl.is_valid()) {
-    ctx_.log->error("template {}: {}", name, tmpl.error_message());
-    return "template error\n";
-  }
-  return tmpl.render(to_data(data));
+  std::string error;
+  std::string out = render_template(name, data, &error);
+  if (!error.empty()) ctx_.log->error("template {}", error);
+  return out;
 }
 
 void Site::page(HttpResponse& resp, int status, const std::string& title, const std::string& body,
