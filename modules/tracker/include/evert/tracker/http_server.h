@@ -4,11 +4,12 @@
 // allocation per request once a connection is warm); evhttp is kept for the control API.
 //
 // The web seed (modules/web) uses it too: a response may carry a file body (a range of an open
-// file), sent with sendfile() and never from a cold page cache on the loop: each chunk of up
-// to 1 MiB is checked with mincore(); one the page cache does not hold whole is read into the
-// cache on a worker thread first (set_workers()). While a file body is being sent the
-// connection reads no further requests, so its memory stays bounded (a head, a request
-// buffer); a client that takes nothing for `timeout_seconds` is dropped.
+// file), sent with sendfile() and never from a cold page cache on the loop: each window of up
+// to 4 MiB is checked with cachestat() (mincore() near anything cold, and where cachestat is
+// missing); a 1 MiB chunk the page cache does not hold whole is read into the cache on a worker
+// thread first (set_workers()). While a file body is being sent the connection reads no
+// further requests, so its memory stays bounded (a head, a request buffer); a client that
+// takes nothing for `timeout_seconds` is dropped.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -105,6 +106,11 @@ class HttpServer {
   // Sends what it can of the file body; false: closed. Sets `waiting` when the socket is full
   // or a chunk is being read on a worker.
   bool send_file(Connection& c, bool& waiting);
+  // Whether the page cache holds the next `length` bytes (at most 4 MiB) of the connection's
+  // file body; never waits for the disk.
+  bool resident(Connection& c, uint64_t length);
+  // The body, and for a while every new one, is checked with mincore (see resident()).
+  void mark_cold(Connection& c);
   void want_write(Connection& c);
   void close(Connection& c);
   void sweep();
@@ -121,6 +127,7 @@ class HttpServer {
   uint64_t requests_ = 0;
   uint64_t file_bytes_ = 0;
   uint64_t cold_chunks_ = 0;
+  int64_t cold_until_ = 0;  // steady seconds
   daemon::WorkerPool* workers_ = nullptr;
 };
 
