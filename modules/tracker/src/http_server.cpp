@@ -176,12 +176,13 @@ struct HttpServer::Connection {
   size_t out_off = 0;
   int64_t last_active = 0;
   bool close_after_write = false;
-  std::optional<FileBody> file;  // being sent after `out`
-  uint64_t checked_to = 0;       // file offset up to which the page cache was found to hold it
-  uint64_t ahead_to = 0;         // offset up to which `file` was looked ahead at (resident())
-  bool exact = false;            // check the rest of `file` with mincore (resident())
-  bool warming = false;          // a chunk of `file` is being read on a worker
-  std::shared_ptr<bool> token;   // expires when the connection closes (worker results)
+  std::optional<FileBody> file;      // being sent after `out`
+  uint64_t checked_to = 0;           // file offset up to which the page cache was found to hold it
+  uint64_t ahead_to = 0;             // offset up to which `file` was looked ahead at (resident())
+  bool exact = false;                // check the rest of `file` with mincore (resident())
+  bool warming = false;              // a chunk of `file` is being read on a worker
+  std::shared_ptr<const void> kept;  // the `hold` of the last body sent
+  std::shared_ptr<bool> token;       // expires when the connection closes (worker results)
   std::unique_ptr<daemon::FdWatcher> reader;
   std::unique_ptr<daemon::FdWatcher> writer;
   std::list<std::unique_ptr<Connection>>::iterator self;
@@ -279,7 +280,11 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
   bool keep = true;
   if (n > 0) keep = process(q);
   if (!q.out.empty()) {
-    const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL);
+    // A head before a file body goes with MSG_MORE: the kernel holds it until the body's first
+    // sendfile() fills the segment, so head and body leave in the same packets (as with
+    // nginx's tcp_nopush), not a small one first. Also in flush().
+    const int more = q.file ? MSG_MORE : 0;
+    const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL | more);
     if (sent > 0) q.out_off = static_cast<size_t>(sent);
   }
   if (!keep && q.out_off == q.out.size() && !q.file) {
@@ -475,8 +480,8 @@ bool HttpServer::process(Connection& c) {
 
 bool HttpServer::flush(Connection& c) {
   while (c.out_off < c.out.size()) {
-    const ssize_t n =
-        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                             MSG_NOSIGNAL | (c.file ? MSG_MORE : 0));  // see serve_new()
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -569,6 +574,9 @@ bool HttpServer::send_file(Connection& c, bool& waiting) {
     c.last_active = steady_seconds();
     connections_.splice(connections_.end(), connections_, c.self);
   }
+  // Kept until the next body is sent: a client asks for range after range of one file on a
+  // keep-alive connection, and its handler then finds the file still open.
+  c.kept = std::move(f.hold);
   c.file.reset();
   c.ahead_to = 0;
   c.exact = false;
@@ -589,15 +597,18 @@ bool HttpServer::resident(Connection& c, uint64_t length) {
   const FileBody& f = *c.file;
   if (!c.exact && c.ahead_to == 0 && steady_seconds() < cold_until_) c.exact = true;
   const uint64_t end = f.offset + f.length;
+  bool just_looked = false;  // at the window too, as a body's first look does
   while (!c.exact && c.ahead_to < std::min(end, f.offset + kWindow + kLookahead)) {
     const uint64_t from = std::max(c.ahead_to, f.offset);
     const uint64_t n = std::min(end - from, kLookahead);
     const std::optional<bool> all = cached(f.fd, from, n);
     if (!all) c.exact = true;  // no cachestat
     if (all == false) mark_cold(c);
+    just_looked = just_looked || from == f.offset;
     c.ahead_to = from + n;
   }
   if (!c.exact) {
+    if (just_looked) return true;
     if (auto all = cached(f.fd, f.offset, length)) return *all;
   }
   return uptodate(f.fd, f.offset, length);
@@ -627,6 +638,7 @@ void HttpServer::close(Connection& c) {
   if (c.writer) c.writer->stop();
   c.token.reset();
   c.file.reset();
+  c.kept.reset();
   ::close(c.fd);
   graveyard_.push_back(std::move(*c.self));
   connections_.erase(c.self);

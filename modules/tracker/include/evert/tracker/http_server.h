@@ -43,7 +43,9 @@ struct HttpRequest {
   Endpoint peer;              // the connection's address
 };
 
-// `length` bytes of an open file from `offset`, kept open by `hold` until sent.
+// `length` bytes of an open file from `offset`, kept open by `hold` until sent; the server keeps
+// `hold` until the connection's next body is sent or the connection closes (so that a
+// keep-alive client's next range of the same file finds it still open).
 struct FileBody {
   std::shared_ptr<const void> hold;
   int fd = -1;
