@@ -27,10 +27,13 @@ struct HttpServer::Connection {
   size_t out_off = 0;
   int64_t last_active = 0;
   bool close_after_write = false;
-  std::optional<FileBody> file;  // being sent after `out`
-  uint64_t checked_to = 0;       // file offset up to which the page cache was found to hold it
-  bool warming = false;          // a chunk of `file` is being read on a worker
-  std::shared_ptr<bool> token;   // expires when the connection closes (worker results)
+  std::optional<FileBody> file;      // being sent after `out`
+  uint64_t checked_to = 0;           // file offset up to which the page cache was found to hold it
+  uint64_t ahead_to = 0;             // offset up to which `file` was looked ahead at (resident())
+  bool exact = false;                // check the rest of `file` with mincore (resident())
+  bool warming = false;              // a chunk of `file` is being read on a worker
+  std::shared_ptr<const void> kept;  // the `hold` of the last body sent
+  std::shared_ptr<bool> token;       // expires when the connection closes (worker results)
   // A request whose answer comes later (HttpServer::defer(), a streamed body's end).
   bool deferred = false;
   bool pending_http10 = false;
@@ -69,8 +72,8 @@ inline ssize_t HttpServer::receive(Connection& c, char* data, size_t size) {
   return receive_tls(c, data, size);
 }
 
-inline ssize_t HttpServer::transmit(Connection& c, const char* data, size_t size) {
-  if (c.tls == nullptr) return ::send(c.fd, data, size, MSG_NOSIGNAL);
+inline ssize_t HttpServer::transmit(Connection& c, const char* data, size_t size, bool more) {
+  if (c.tls == nullptr) return ::send(c.fd, data, size, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
   return transmit_tls(c, data, size);
 }
 

@@ -6,10 +6,11 @@
 #include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -27,11 +28,20 @@ constexpr size_t kBodyChunk = 1 << 20;
 // The body of a refused request is read and dropped up to this size (the connection is then
 // kept); a larger one closes the connection after the answer.
 constexpr uint64_t kMaxDiscard = 1 << 20;
-// File bodies are checked for residency and, when cold, read into the page cache in chunks of
-// this size: large enough that the check (mmap, mincore, munmap) costs little per byte, small
-// enough that a worker is not held long by one slow client.
+// File bodies are checked for residency this far ahead at a time, right before they are sent:
+// one check for a few socket buffers' worth, and sendfile() calls as large as the socket takes
+// (nginx sends up to 2 MiB).
+constexpr uint64_t kWindow = 4 << 20;
+// A window the page cache does not hold whole is checked again for its first chunk of this
+// size, and the chunk, when cold, read into the cache on a worker: small enough that a worker
+// is not held long by one slow client.
 constexpr uint64_t kChunk = 1 << 20;
-constexpr size_t kPage = 4096;
+// How far beyond the window a body is first checked (with cachestat, in steps of this size):
+// well beyond the kernel's readahead (read_ahead_kb: 128 KiB by default, a few MiB on some
+// disks), so that a read started from the window cannot reach past it.
+constexpr uint64_t kLookahead = 32 << 20;
+// After anything cold, every body is checked with mincore for this long.
+constexpr int64_t kColdSeconds = 10;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -106,17 +116,54 @@ const char* reason(int status) {
   }
 }
 
-// Whether the page cache holds every page of [offset, offset + length) of `fd` (length at most
-// kChunk). mincore() needs a mapping; mapping touches no data, so this never waits for the disk.
-bool resident(int fd, uint64_t offset, uint64_t length) {
-  const uint64_t start = offset & ~uint64_t{kPage - 1};
-  const size_t span = static_cast<size_t>(offset + length - start);
+// cachestat(2), Linux 6.5; glibc 2.36 and the 6.1 kernel headers do not have it yet.
+#ifndef __NR_cachestat
+#define __NR_cachestat 451  // the same on every architecture but alpha
+#endif
+struct CachestatRange {
+  uint64_t off;
+  uint64_t len;
+};
+struct Cachestat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+// Cleared for good when the kernel lacks cachestat (ENOSYS) or a seccomp filter denies it
+// (EPERM: systemd's SystemCallErrorNumber= in evertd.service).
+std::atomic<bool> g_cachestat{true};
+
+const uint64_t kPage = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+
+// Whether the page cache has a folio for every page of [offset, offset + length) of `fd`, by
+// cachestat: it walks the cache's index, one step per folio, about a third of the cost of
+// mincore per page, less with large folios. A folio still being read counts as cached.
+// nullopt when cachestat is not available.
+std::optional<bool> cached(int fd, uint64_t offset, uint64_t length) {
+  if (!g_cachestat.load(std::memory_order_relaxed)) return std::nullopt;
+  const uint64_t start = offset & ~(kPage - 1);
+  const uint64_t pages = (offset + length - start + kPage - 1) / kPage;
+  CachestatRange range{start, pages * kPage};
+  Cachestat cs{};
+  if (syscall(__NR_cachestat, fd, &range, &cs, 0) == 0) return cs.nr_cache >= pages;
+  if (errno == ENOSYS || errno == EPERM) g_cachestat.store(false, std::memory_order_relaxed);
+  return std::nullopt;
+}
+
+// Whether every page of [offset, offset + length) of `fd` (length at most kWindow) is in the
+// page cache and up to date, by mincore on a throwaway mapping (mapping touches no data).
+bool uptodate(int fd, uint64_t offset, uint64_t length) {
+  const uint64_t start = offset & ~(kPage - 1);
+  const auto span = static_cast<size_t>(offset + length - start);
+  const size_t pages = (span + kPage - 1) / kPage;
   void* m = mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
   if (m == MAP_FAILED) return false;
-  std::array<unsigned char, kChunk / kPage + 2> pages{};
-  const size_t n = (span + kPage - 1) / kPage;
-  const bool ok = mincore(m, span, pages.data()) == 0 &&
-                  std::all_of(pages.begin(), pages.begin() + static_cast<ptrdiff_t>(n),
+  thread_local std::vector<unsigned char> vec;
+  if (vec.size() < pages) vec.resize(pages);
+  const bool ok = mincore(m, span, vec.data()) == 0 &&
+                  std::all_of(vec.begin(), vec.begin() + static_cast<ptrdiff_t>(pages),
                               [](unsigned char p) { return (p & 1) != 0; });
   munmap(m, span);
   return ok;
@@ -285,7 +332,11 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
   bool keep = true;
   if (n > 0) keep = process(q);
   if (!q.out.empty()) {
-    const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL);
+    // A head before a file body goes with MSG_MORE: the kernel holds it until the body's first
+    // sendfile() fills the segment, so head and body leave in the same packets (as with
+    // nginx's tcp_nopush), not a small one first. Also in flush().
+    const int more = q.file ? MSG_MORE : 0;
+    const ssize_t sent = ::send(fd, q.out.data(), q.out.size(), MSG_NOSIGNAL | more);
     if (sent > 0) q.out_off = static_cast<size_t>(sent);
   }
   if (!keep && q.out_off == q.out.size() && !q.file) {
@@ -709,7 +760,8 @@ void HttpServer::read_body(Connection& c) {
 
 bool HttpServer::flush(Connection& c) {
   while (c.out_off < c.out.size()) {
-    const ssize_t n = transmit(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
+    const ssize_t n = transmit(c, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                               c.file.has_value());  // head and body in the same packets
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -748,8 +800,14 @@ bool HttpServer::chunk_ready(Connection& c) {
   FileBody& f = *c.file;
   if (c.warming) return false;
   if (f.offset < c.checked_to) return true;
+  const uint64_t window = std::min(f.length, kWindow);
   const uint64_t chunk = std::min(f.length, kChunk);
-  if (workers_ != nullptr && !resident(f.fd, f.offset, chunk)) {
+  uint64_t hot = window;
+  if (workers_ != nullptr && !resident(c, window)) {
+    mark_cold(c);
+    hot = window > chunk && resident(c, chunk) ? chunk : 0;
+  }
+  if (hot == 0) {
     ++cold_chunks_;
     c.warming = true;
     Connection* raw = &c;
@@ -767,7 +825,7 @@ bool HttpServer::chunk_ready(Connection& c) {
     });
     return false;
   }
-  c.checked_to = f.offset + chunk;
+  c.checked_to = f.offset + hot;
   return true;
 }
 
@@ -801,8 +859,49 @@ bool HttpServer::send_file(Connection& c, bool& waiting) {
     c.last_active = steady_seconds();
     connections_.splice(connections_.end(), connections_, c.self);
   }
+  // Kept until the next body is sent: a client asks for range after range of one file on a
+  // keep-alive connection, and its handler then finds the file still open.
+  c.kept = std::move(f.hold);
   c.file.reset();
+  c.ahead_to = 0;
+  c.exact = false;
   return true;
+}
+
+// cachestat cannot tell a folio in the cache from one being read into it, and the kernel's
+// readahead puts such folios just ahead of a reader of a cold file (a cold chunk read on a
+// worker, or a sendfile() reaching the readahead mark of an earlier read): sending them would
+// make the loop wait for that read. So a body is checked with cachestat only if this server
+// found nothing cold in the kColdSeconds before it started, and only while its next kLookahead
+// bytes, looked at before the sending comes near them, are all cached (readahead then has
+// nothing to read there); else with mincore, which counts only up-to-date pages, for the rest
+// of the body. A read that another process (or the everseed) started in a body otherwise all
+// cached is the one case left where the loop can wait for the disk, as when the kernel drops a
+// page between the check and the sendfile().
+bool HttpServer::resident(Connection& c, uint64_t length) {
+  const FileBody& f = *c.file;
+  if (!c.exact && c.ahead_to == 0 && steady_seconds() < cold_until_) c.exact = true;
+  const uint64_t end = f.offset + f.length;
+  bool just_looked = false;  // at the window too, as a body's first look does
+  while (!c.exact && c.ahead_to < std::min(end, f.offset + kWindow + kLookahead)) {
+    const uint64_t from = std::max(c.ahead_to, f.offset);
+    const uint64_t n = std::min(end - from, kLookahead);
+    const std::optional<bool> all = cached(f.fd, from, n);
+    if (!all) c.exact = true;  // no cachestat
+    if (all == false) mark_cold(c);
+    just_looked = just_looked || from == f.offset;
+    c.ahead_to = from + n;
+  }
+  if (!c.exact) {
+    if (just_looked) return true;
+    if (auto all = cached(f.fd, f.offset, length)) return *all;
+  }
+  return uptodate(f.fd, f.offset, length);
+}
+
+void HttpServer::mark_cold(Connection& c) {
+  c.exact = true;
+  cold_until_ = steady_seconds() + kColdSeconds;
 }
 
 void HttpServer::on_writable(Connection& c) {
@@ -838,6 +937,7 @@ void HttpServer::close(Connection& c) {
     tls_close(c.tls);
     c.tls = nullptr;
   }
+  c.kept.reset();
   ::close(c.fd);
   c.fd = -1;
   graveyard_.push_back(std::move(*c.self));

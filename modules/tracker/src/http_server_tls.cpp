@@ -114,7 +114,10 @@ bool HttpServer::send_file_tls(Connection& c, bool& waiting) {
     c.last_active = steady_seconds();
     connections_.splice(connections_.end(), connections_, c.self);
   }
+  c.kept = std::move(c.file->hold);  // as send_file() does
   c.file.reset();
+  c.ahead_to = 0;
+  c.exact = false;
   // The buffer is for a body being sent: an idle keep-alive connection holds none.
   std::vector<char>().swap(c.tls_file);
   c.tls_file_off = 0;

@@ -4,11 +4,12 @@
 // allocation per request once a connection is warm); evhttp is kept for the control API.
 //
 // The web seed (modules/web) uses it too: a response may carry a file body (a range of an open
-// file), sent with sendfile() and never from a cold page cache on the loop: each chunk of up
-// to 1 MiB is checked with mincore(); one the page cache does not hold whole is read into the
-// cache on a worker thread first (set_workers()). While a file body is being sent the
-// connection reads no further requests, so its memory stays bounded (a head, a request
-// buffer); a client that takes nothing for `timeout_seconds` is dropped.
+// file), sent with sendfile() and never from a cold page cache on the loop: each window of up
+// to 4 MiB is checked with cachestat() (mincore() near anything cold, and where cachestat is
+// missing); a 1 MiB chunk the page cache does not hold whole is read into the cache on a worker
+// thread first (set_workers()). While a file body is being sent the connection reads no
+// further requests, so its memory stays bounded (a head, a request buffer); a client that
+// takes nothing for `timeout_seconds` is dropped.
 //
 // The web pages use request bodies (Options::max_body, 0 for the tracker: bodies get 413),
 // answers given later (defer(): a login checked on a worker) and bodies streamed to a BodySink
@@ -67,7 +68,9 @@ struct HttpRequest {
   [[nodiscard]] std::string_view header(std::string_view name) const;
 };
 
-// `length` bytes of an open file from `offset`, kept open by `hold` until sent.
+// `length` bytes of an open file from `offset`, kept open by `hold` until sent; the server keeps
+// `hold` until the connection's next body is sent or the connection closes (so that a
+// keep-alive client's next range of the same file finds it still open).
 struct FileBody {
   std::shared_ptr<const void> hold;
   int fd = -1;
@@ -186,12 +189,18 @@ class HttpServer {
   bool chunk_ready(Connection& c);
   // recv() and send() on the connection, through its TLS session when it has one.
   ssize_t receive(Connection& c, char* data, size_t size);
-  ssize_t transmit(Connection& c, const char* data, size_t size);
+  // `more`: a file body follows (plain: MSG_MORE, the head and the body in the same packets).
+  ssize_t transmit(Connection& c, const char* data, size_t size, bool more = false);
   ssize_t receive_tls(Connection& c, char* data, size_t size);
   ssize_t transmit_tls(Connection& c, const char* data, size_t size);
   // Whether bytes already read from the socket wait to be processed (TLS records).
   static bool buffered(const Connection& c);
   void handshake(Connection& c);
+  // Whether the page cache holds the next `length` bytes (at most 4 MiB) of the connection's
+  // file body; never waits for the disk.
+  bool resident(Connection& c, uint64_t length);
+  // The body, and for a while every new one, is checked with mincore (see resident()).
+  void mark_cold(Connection& c);
   void want_write(Connection& c);
   void close(Connection& c);
   // Appends the status line, headers and body of `r` to the connection's output.
@@ -217,6 +226,7 @@ class HttpServer {
   uint64_t cold_chunks_ = 0;
   uint64_t tls_failures_ = 0;
   std::shared_ptr<SSL_CTX> tls_;
+  int64_t cold_until_ = 0;  // steady seconds
   daemon::WorkerPool* workers_ = nullptr;
   StreamOpener opener_;
   Connection* current_ = nullptr;  // whose request the handler is answering
