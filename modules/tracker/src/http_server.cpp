@@ -286,12 +286,26 @@ void HttpServer::accept_from(Listener& l) {
   }
 }
 
+HttpServer::Connection& HttpServer::track(std::unique_ptr<Connection> c, int fd,
+                                          const Endpoint& peer) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c->fd = fd;
+  c->peer = peer;
+  c->token = std::make_shared<bool>(true);
+  c->last_active = steady_seconds();
+  Connection* raw = c.get();
+  c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
+                                                  [this, raw](short) { on_readable(*raw); });
+  connections_.push_back(std::move(c));
+  raw->self = std::prev(connections_.end());
+  return *raw;
+}
+
 void HttpServer::serve_new(int fd, const Endpoint& peer) {
   if (!options_.get_only || tls_) {
     // The web pages: answers may come later and bodies stream, so every connection gets its
     // own state from the start (the quick path below is the tracker's). So does TLS.
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Connection>();
     if (tls_) {
       c->tls = tls_session(tls_.get(), fd);
@@ -301,16 +315,7 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
       }
       c->handshaking = true;
     }
-    c->fd = fd;
-    c->peer = peer;
-    c->token = std::make_shared<bool>(true);
-    c->last_active = steady_seconds();
-    Connection* raw = c.get();
-    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
-                                                    [this, raw](short) { on_readable(*raw); });
-    connections_.push_back(std::move(c));
-    raw->self = std::prev(connections_.end());
-    on_readable(*raw);
+    on_readable(track(std::move(c), fd, peer));
     return;
   }
   // Most clients send the request with the connection and many want it closed after the
@@ -344,23 +349,13 @@ void HttpServer::serve_new(int fd, const Endpoint& peer) {
     return;
   }
   // A connection that stays: keep-alive, a request still coming, or a response still going.
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto c = std::make_unique<Connection>();
-  c->fd = fd;
-  c->peer = peer;
   c->in = q.in;
   c->out = q.out.substr(q.out_off);
   c->file = std::move(q.file);
   q.file.reset();
-  c->token = std::make_shared<bool>(true);
   c->close_after_write = !keep;
-  c->last_active = steady_seconds();
-  Connection* raw = c.get();
-  c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
-                                                  [this, raw](short) { on_readable(*raw); });
-  connections_.push_back(std::move(c));
-  raw->self = std::prev(connections_.end());
+  Connection* raw = &track(std::move(c), fd, peer);
   if (raw->out.empty() && !raw->file) return;
   if (!flush(*raw)) return;
   if (raw->out.empty() && !raw->file) {  // all sent now: as on_writable() would go on

@@ -39,22 +39,26 @@ constexpr size_t kMaxShownFiles = 1000;
 constexpr size_t kMaxField = 64 * 1024;  // a text field of an upload form
 constexpr uint64_t kDiskMargin = 64ull << 20;
 
-std::string iso_time(int64_t t) {
+// `t` (unix seconds) in UTC: ISO 8601 (<time datetime>), or for people.
+std::string utc_time(int64_t t, bool iso) {
   std::tm tm{};
   const time_t tt = t;
   gmtime_r(&tt, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (iso) {
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  } else {
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  }
   return buf;
 }
 
+std::string iso_time(int64_t t) {
+  return utc_time(t, true);
+}
+
 std::string day_time(int64_t t) {
-  std::tm tm{};
-  const time_t tt = t;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-  return buf;
+  return utc_time(t, false);
 }
 
 // The magnet link as an SVG QR code (libqrencode), one path of dark modules.
@@ -81,26 +85,12 @@ std::string qr_svg(const std::string& text) {
 
 // Each path component percent-encoded for a URL (RFC 3986 unreserved kept).
 std::string url_path(const std::string& path) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : path) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(path, "/");
 }
 
+// A value percent-encoded for a query string.
 std::string url_query(const std::string& v) {
-  std::string s = url_path(v);
-  std::string out;
-  for (char c : s)
-    out += c == '/' ? std::string("%2F") : std::string(1, c);
-  return out;
+  return percent_encode(v);
 }
 
 std::string ip_of(const tracker::Endpoint& e) {

@@ -5,27 +5,10 @@
 #include <ctime>
 
 #include "evert/hash.h"
+#include "text.h"
 
 namespace evert::web {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto x = static_cast<unsigned char>(a[i]);
-    const auto y = static_cast<unsigned char>(b[i]);
-    if ((x | 0x20) != (y | 0x20)) return false;
-  }
-  return true;
-}
 
 // A non-empty run of digits that fits 64 bits.
 std::optional<uint64_t> number(std::string_view s) {
@@ -75,16 +58,17 @@ std::optional<ByteRange> one_range(std::string_view spec, uint64_t size, bool& o
 
 RangeAnswer parse_range(std::string_view header, uint64_t size) {
   RangeAnswer full;
-  header = trim(header);
+  header = text::trim_ows(header);
   const size_t eq = header.find('=');
-  if (eq == std::string_view::npos || !iequals(trim(header.substr(0, eq)), "bytes")) return full;
+  if (eq == std::string_view::npos || !text::iequals(text::trim_ows(header.substr(0, eq)), "bytes"))
+    return full;
   std::string_view rest = header.substr(eq + 1);
   size_t count = 0;
   size_t satisfiable = 0;
   ByteRange first_ok;
   while (true) {
     const size_t comma = rest.find(',');
-    const std::string_view spec = trim(rest.substr(0, comma));
+    const std::string_view spec = text::trim_ows(rest.substr(0, comma));
     // RFC 9110 §5.6.1: empty list elements are allowed and ignored.
     if (!spec.empty()) {
       bool ok = false;
@@ -121,7 +105,7 @@ std::string http_date(int64_t unix_seconds) {
 
 bool if_range_matches(std::string_view if_range, std::string_view etag,
                       std::string_view last_modified) {
-  if_range = trim(if_range);
+  if_range = text::trim_ows(if_range);
   if (if_range.empty()) return true;
   if (if_range.front() == '"') return if_range == etag;
   if (if_range.substr(0, 2) == "W/") return false;

@@ -175,6 +175,8 @@ class HttpServer {
   struct Listener;
   void accept_from(Listener& l);
   void serve_new(int fd, const Endpoint& peer);
+  // Watches a connection that stays (TCP_NODELAY, its token, reader and place in the list).
+  Connection& track(std::unique_ptr<Connection> c, int fd, const Endpoint& peer);
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   // Handles every complete request in the buffer; false when the connection must close.
