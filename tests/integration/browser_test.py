@@ -221,7 +221,12 @@ class BrowserTest(web_test.WebTest):
             body = c.getresponse().read()
         finally:
             c.close()
-        self.assertIn(b"8:interval", body)
+        if b"8:interval" not in body:
+            # Seen once in CI (not reproduced in 20 runs here): the tracker no longer listed the
+            # torrent, i.e. the everseed had stopped it. Say why, for the next one to look.
+            warnings = [l for l in self.read_log().splitlines() if " warn" in l or "error" in l]
+            self.fail(f"announce refused: {body!r}; the torrent: {self.torrent(hex)}; "
+                      f"warnings: {warnings[-20:]}")
 
     def text_file(self, rel, size):
         """A file of printable ASCII (its text can be compared in a page); returns (path, bytes)."""

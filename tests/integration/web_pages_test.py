@@ -226,6 +226,10 @@ class WebPagesTest(WebTest):
             self.assertEqual(st, 400, (bad, msg))
         st, _, msg = self.upload(cookie, token, [("ok.bin", small)], {"name": "../up"})
         self.assertEqual(st, 400, msg)
+        # Too large for max_upload, sent without Expect: 100-continue: refused at once, the
+        # body read and dropped (up to 16 MiB) so that the client reads the answer, not a reset.
+        st, _, msg = self.upload(cookie, token, [("second.bin", os.urandom(6 << 20))])
+        self.assertEqual(st, 413, msg)
         # Nothing chosen.
         st, _, msg = self.upload(cookie, token, [])
         self.assertEqual(st, 400, msg)
@@ -376,6 +380,15 @@ class WebPagesTest(WebTest):
                                     f"user=mallory&password={PASSWORD}&next={bad}", form)
             self.assertEqual((st, h["location"]), (303, "/"), bad)
             self.assertNotIn("x=1", h.get("set-cookie", ""))
+        # An upload refused at its first part with megabytes still coming: the rest is read and
+        # dropped, and the client reads why.
+        cookie = self.login("mallory")
+        token = self.csrf(cookie)
+        st, _, msg = self.upload(cookie, token, [("../first.bin", b"x" * 1000),
+                                                 ("second.bin", os.urandom(6 << 20))])
+        self.assertEqual(st, 400, msg)
+        self.assertIn(b"..", msg)
+        self.wait_no_leftovers()
         # An admin adding a user who exists gets the admin page with the error (an answer known
         # at once, sent from inside the handler), and the server goes on.
         cookie = self.login("root")

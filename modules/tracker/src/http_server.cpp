@@ -28,6 +28,10 @@ constexpr size_t kBodyChunk = 1 << 20;
 // The body of a refused request is read and dropped up to this size (the connection is then
 // kept); a larger one closes the connection after the answer.
 constexpr uint64_t kMaxDiscard = 1 << 20;
+// A larger one (up to this size), or the rest of a streamed body its sink refused, is read and
+// dropped after the answer before the connection closes ("lingering close"): a client still
+// sending would otherwise get a reset instead of the answer, and never read why.
+constexpr uint64_t kMaxLinger = 16 << 20;
 // File bodies are checked for residency this far ahead at a time, right before they are sent:
 // one check for a few socket buffers' worth, and sendfile() calls as large as the socket takes
 // (nginx sends up to 2 MiB).
@@ -399,6 +403,12 @@ void HttpServer::on_readable(Connection& c) {
   }
   c.last_active = steady_seconds();
   connections_.splice(connections_.end(), connections_, c.self);
+  if (c.close_after_write) {
+    // Answered, closing: only the rest of a refused body is read (and dropped).
+    if (c.discard_left == 0 && c.out_off == c.out.size() && !c.file) return close(c);
+    if (closed) return close(c);
+    return;
+  }
   bool keep = true;
   // Requests pipelined behind a file body are processed once it is sent (bounded per turn).
   for (int i = 0; i < 64; ++i) {
@@ -410,7 +420,7 @@ void HttpServer::on_readable(Connection& c) {
   }
   if (c.sink || c.deferred) return;
   const bool done = c.out_off == c.out.size() && !c.file;
-  if (!keep && done) {
+  if (!keep && done && c.discard_left == 0) {
     close(c);
     return;
   }
@@ -581,7 +591,9 @@ bool HttpServer::process(Connection& c) {
           const uint64_t here = std::min<uint64_t>(c.discard_left, buf.size() - end - 4);
           consumed += static_cast<size_t>(here);
           c.discard_left -= here;
-          if (!keep) c.discard_left = 0;  // closing anyway
+          if (!keep && (expect_continue || c.discard_left > kMaxLinger)) {
+            c.discard_left = 0;  // closing at once: the client waits, or sends too much
+          }
         }
       }
       ++requests_;
@@ -710,6 +722,10 @@ void HttpServer::feed_body(Connection& c) {
         r.body = s.error().message + "\n";
         raw->sink.reset();  // not aborted: the sink cleaned up after its own error
         raw->pending_keep = false;
+        // The client is likely still sending: read and drop the rest before closing, so that
+        // it reads the answer rather than a reset.
+        raw->discard_left = raw->body_left <= kMaxLinger ? raw->body_left : 0;
+        raw->body_left = 0;
         raw->deferred = true;
         complete(*raw, r);
         return;
@@ -904,7 +920,10 @@ void HttpServer::on_writable(Connection& c) {
   if (!flush(c)) return;
   if (c.out_off == c.out.size() && !c.file) {
     if (c.close_after_write && !c.sink) {
-      close(c);
+      if (c.discard_left == 0) return close(c);
+      // The rest of a refused body is read and dropped first (kMaxLinger).
+      if (c.writer) c.writer->stop();
+      c.reader->start();
       return;
     }
     if (c.writer) c.writer->stop();

@@ -17,6 +17,25 @@ for (const b of document.querySelectorAll('button[data-copy]')) {
   });
 }
 
+// The torrent page's swarm counts, kept live (every 10 s while the page is shown).
+const swarm = document.getElementById('swarm');
+if (swarm && swarm.dataset.hash) {
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const r = await fetch('/api/v1/torrent?id=' + swarm.dataset.hash, { headers: { Accept: 'application/json' } });
+      if (!r.ok) return;
+      const t = await r.json();
+      for (const k of ['seeders', 'leechers', 'completed']) {
+        if (typeof t[k] === 'number') document.getElementById(k).textContent = String(t[k]);
+      }
+    } catch (e) {
+      // offline for a moment: the next round tries again
+    }
+  };
+  setInterval(refresh, 10000);
+}
+
 const form = document.getElementById('publish');
 if (form) {
   const fileInput = document.getElementById('file');

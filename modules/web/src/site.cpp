@@ -131,6 +131,7 @@ bool known_field(std::string_view name) {
 }
 constexpr size_t kMaxFieldsTotal = 128 * 1024;
 constexpr size_t kMaxTrackers = 10;
+constexpr size_t kMaxUploadsPerUser = 4;  // at once
 
 bool wants_json(const HttpRequest& req) {
   return req.header("accept").find("application/json") != std::string_view::npos ||
@@ -1018,9 +1019,25 @@ void discard_locked(const std::shared_ptr<Site::Upload>& up) {
 
 class Site::UploadSink : public tracker::BodySink {
  public:
-  UploadSink(Site& site, std::shared_ptr<Upload> up, std::string user, bool json_wanted)
-      : site_(site), up_(std::move(up)), user_(std::move(user)), json_(json_wanted) {}
-  ~UploadSink() override = default;
+  UploadSink(Site& site, std::shared_ptr<Upload> up, std::string user, bool json_wanted,
+             uint64_t length)
+      : site_(site),
+        up_(std::move(up)),
+        user_(std::move(user)),
+        json_(json_wanted),
+        length_(length),
+        alive_(site.alive_) {
+    site_.receiving_ += length_;
+    ++site_.uploads_of_[user_];
+  }
+  // The body is all on disk (or given up): its bytes are no longer coming.
+  ~UploadSink() override {
+    if (alive_.expired()) return;
+    site_.receiving_ -= length_;
+    if (--site_.uploads_of_[user_] == 0) site_.uploads_of_.erase(user_);
+  }
+  UploadSink(const UploadSink&) = delete;
+  UploadSink& operator=(const UploadSink&) = delete;
 
   void write(std::string chunk, std::function<void(Status)> done) override {
     auto up = up_;
@@ -1081,6 +1098,8 @@ class Site::UploadSink : public tracker::BodySink {
   std::shared_ptr<Upload> up_;
   std::string user_;
   bool json_;
+  uint64_t length_;
+  std::weak_ptr<bool> alive_;
 };
 
 std::unique_ptr<tracker::BodySink> Site::open_body(const HttpRequest& req, HttpResponse& resp) {
@@ -1130,14 +1149,23 @@ std::unique_ptr<tracker::BodySink> Site::open_body(const HttpRequest& req, HttpR
                   "the upload is " + format_size(req.content_length) + ": at most " +
                       format_size(config_.max_upload) + " (web.max_upload)");
   }
+  auto it = uploads_of_.find(v.user());
+  if (it != uploads_of_.end() && it->second >= kMaxUploadsPerUser) {
+    return refuse(
+        429, "too_many_uploads",
+        "you have " + std::to_string(it->second) + " uploads in progress: wait until one is done");
+  }
   struct statvfs fs {};
   const std::string store = seed_.content_dir();
   if (statvfs(store.c_str(), &fs) == 0) {
+    // Uploads still coming will take their room too.
     const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    if (free_bytes < req.content_length + kDiskMargin) {
+    const uint64_t room = free_bytes > receiving_ ? free_bytes - receiving_ : 0;
+    if (room < req.content_length + kDiskMargin) {
       return refuse(507, "disk_full",
                     "not enough disk space for " + format_size(req.content_length) + " (" +
-                        format_size(free_bytes) + " free)");
+                        format_size(free_bytes) + " free, " + format_size(receiving_) +
+                        " of it for uploads in progress)");
     }
   }
   auto up = std::make_shared<Upload>();
@@ -1150,7 +1178,7 @@ std::unique_ptr<tracker::BodySink> Site::open_body(const HttpRequest& req, HttpR
   cb.on_part_end = [raw] { return raw->end_part(); };
   up->parser = std::make_unique<MultipartParser>(*boundary, MultipartLimits{}, std::move(cb));
   ctx_.log->info("web: {} uploads {} into {}", v.user(), format_size(req.content_length), up->dir);
-  return std::make_unique<UploadSink>(*this, up, v.user(), as_json);
+  return std::make_unique<UploadSink>(*this, up, v.user(), as_json, req.content_length);
 }
 
 void Site::published(const std::shared_ptr<Upload>& up, tracker::HttpReply& reply,

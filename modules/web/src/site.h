@@ -107,7 +107,9 @@ class Site {
   Accounts& accounts_;
   tracker::HttpServer& server_;
   SiteConfig config_;
-  std::map<uint64_t, std::string> jobs_;  // upload jobs running -> the user who uploaded
+  std::map<uint64_t, std::string> jobs_;      // upload jobs running -> the user who uploaded
+  uint64_t receiving_ = 0;                    // bytes of the uploads still coming
+  std::map<std::string, size_t> uploads_of_;  // uploads coming, by user
   daemon::Timer job_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
