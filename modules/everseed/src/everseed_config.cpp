@@ -6,13 +6,6 @@
 namespace evert::everseed {
 namespace {
 
-std::string check_listen(const std::string& s) {
-  sockaddr_storage ss{};
-  unsigned len = 0;
-  std::string why;
-  return tracker::parse_listen(s, ss, len, why) ? "" : why;
-}
-
 std::string check_tracker_url(const std::string& s) {
   auto u = tracker_client::parse_tracker_url(s);
   return u ? "" : u.error().message;
@@ -28,11 +21,12 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
   using daemon::string_list_field;
   static const daemon::FieldTable<S> t = {
       string_list_field<S>("listen", &S::listen, false,
-                           "Peer-wire listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
+                           "Peer-wire listeners, ADDRESS:PORT ([::]:PORT for IPv6)",
+                           tracker::check_listen),
       string_list_field<S>("public_address", &S::public_address, true,
                            "ADDRESS:PORT peers reach the seed at, given to this daemon's tracker "
                            "(empty: the listen addresses that are not wildcards)",
-                           check_listen),
+                           tracker::check_listen),
       int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
                    "Peer connections at most (more are refused)"),
       int_field<S>("max_per_address", &S::max_per_address, 1, 10'000, true,

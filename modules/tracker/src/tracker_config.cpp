@@ -12,12 +12,6 @@
 namespace evert::tracker {
 namespace {
 
-std::string check_listen(const std::string& s) {
-  sockaddr_storage ss{};
-  unsigned len = 0;
-  std::string why;
-  return parse_listen(s, ss, len, why) ? "" : why;
-}
 std::string check_hash(const std::string& s) {
   if (s.size() != 40 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
     return "expected a 40-digit hex info-hash";

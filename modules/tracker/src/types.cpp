@@ -203,4 +203,11 @@ Endpoint local_endpoint(int fd) {
                                                                       : Endpoint{};
 }
 
+std::string check_listen(const std::string& text) {
+  sockaddr_storage ss{};
+  unsigned len = 0;
+  std::string why;
+  return parse_listen(text, ss, len, why) ? "" : why;
+}
+
 }  // namespace evert::tracker

@@ -10,13 +10,6 @@
 namespace evert::web {
 namespace {
 
-std::string check_listen(const std::string& s) {
-  sockaddr_storage ss{};
-  unsigned len = 0;
-  std::string why;
-  return tracker::parse_listen(s, ss, len, why) ? "" : why;
-}
-
 std::string check_ip(const std::string& s) {
   tracker::Endpoint e;
   return tracker::Endpoint::parse_ip(s, e) ? "" : "expected an IPv4 or IPv6 address";
@@ -52,7 +45,8 @@ const daemon::FieldTable<WebSection>& web_table() {
   using daemon::string_list_field;
   static const daemon::FieldTable<S> t = {
       string_list_field<S>("listen", &S::listen, false,
-                           "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)", check_listen),
+                           "HTTP listeners, ADDRESS:PORT ([::]:PORT for IPv6)",
+                           tracker::check_listen),
       string_field<S>("public_url", &S::public_url, true,
                       "Base URL clients reach the web listener at, e.g. https://example.org "
                       "(empty: http://, or https:// with TLS, and the first listen address that "

@@ -70,6 +70,8 @@ std::string describe_client(const PeerId& id);
 
 // "1.2.3.4:6969" or "[::1]:6969" into a sockaddr; false with `why` when malformed.
 bool parse_listen(const std::string& text, sockaddr_storage& out, unsigned& len, std::string& why);
+// The config check of a listen address: "" when parse_listen() takes it, else why not.
+std::string check_listen(const std::string& text);
 
 // A non-blocking TCP socket bound to `addr` and listening (IPv6 sockets IPv6-only), or an
 // error starting with `label`. The caller owns the fd.
