@@ -419,6 +419,48 @@ class WebPagesTest(WebTest):
         self.assertNotIn("data", listed["torrents"][0])
         self.assertEqual(self.request("GET", f"/api/v1/tracker/swarm?info_hash={ih}")[0], 404)
 
+    def test_the_admin_page_manages_users_and_torrents(self):
+        self.add_user("boss", admin=True)
+        self.add_user("worker")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        # Not for users who are not admins.
+        worker = self.login("worker")
+        self.assertEqual(self.request("GET", "/admin", cookie=worker)[0], 403)
+        boss = self.login("boss")
+        token = self.csrf(boss)
+        st, h, body = self.upload(boss, token, [("report.pdf", os.urandom(5000))])
+        self.assertEqual(st, 303, body)
+        ih = self.follow_job(h["location"], boss)["info_hash"]
+        data = os.path.join(self.root, "state", "content", ih)
+        self.assertTrue(os.path.isdir(data))
+        st, _, page = self.request("GET", "/admin", cookie=boss)
+        self.assertEqual(st, 200)
+        self.assertIn(b"report.pdf", page)
+        self.assertIn(b'<table id="users">', page)
+        atoken = self.csrf(boss, "/admin")
+        # Without the form's CSRF token nothing happens.
+        st, _, _ = self.request("POST", "/admin/unpublish", f"hash={ih}&delete_data=1", form, boss)
+        self.assertEqual(st, 403)
+        self.assertEqual(self.api("GET", "/v1/torrents")["total"], 1)
+        # Unpublished with its data, and a user deleted (their session ends).
+        st, _, page = self.request("POST", "/admin/unpublish",
+                                   f"csrf={atoken}&hash={ih}&delete_data=1", form, boss)
+        self.assertEqual(st, 200, page)
+        self.assertIn(b"Unpublished report.pdf", page)
+        self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
+        deadline = time.time() + 10
+        while os.path.exists(data) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(data))
+        st, _, page = self.request("POST", "/admin/users/delete", f"csrf={atoken}&name=worker",
+                                   form, boss)
+        self.assertEqual(st, 200, page)
+        self.assertIn(b"Deleted worker", page)
+        self.assertEqual(self.request("GET", "/publish", cookie=worker)[0], 303)  # logged out
+        st, _, page = self.request("POST", "/admin/users/delete", f"csrf={atoken}&name=boss",
+                                   form, boss)
+        self.assertIn(b"You cannot delete yourself", page)
+
     def test_reading_can_need_a_login(self):
         self.add_user("frank")
         st, h, _ = self.request("GET", "/")
