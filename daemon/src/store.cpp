@@ -247,6 +247,10 @@ void Store::release_mapped_pages(const Batch& batch) {
   for (const auto& [k, c] : batch)
     bytes += c.value ? c.value->size() : 0;
   if (bytes < (1u << 20)) return;
+  release_mapped();
+}
+
+void Store::release_mapped() {
   // LMDB does not tell where it mapped the file (me_mapaddr is only set with MDB_FIXEDMAP).
   std::ifstream maps("/proc/self/maps");
   std::string line;

@@ -221,13 +221,13 @@ void Announcer::load(const Catalog& catalog) {
   size_t filled = 0;
   if (matched < catalog.size()) {
     // Torrents published before their announce list was kept: read it from the metainfo, once.
-    for (const Published* p : catalog.list()) {
-      if (store_.get(kDb, std::string(p->key.view()))) continue;
-      auto bytes = catalog.torrent_bytes(p->key);
+    catalog.for_each([&](const Published& p) {
+      if (store_.get(kDb, std::string(p.key.view()))) return;
+      auto bytes = catalog.torrent_bytes(p.key);
       auto meta = bytes ? parse_metainfo(*bytes) : Result<Metainfo>(Error("missing"));
-      add(p->key, meta ? meta->trackers : std::vector<std::vector<std::string>>{});
+      add(p.key, meta ? meta->trackers : std::vector<std::vector<std::string>>{});
       ++filled;
-    }
+    });
   }
   log_->info("announcing {} of {} published torrents to {} external trackers{}",
              schedule_.torrents(), catalog.size(), schedule_.slots(),

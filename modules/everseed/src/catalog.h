@@ -104,8 +104,17 @@ class Catalog {
                                                      size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
-  // Newest first; valid until the next add or remove.
+  // The store's pages that reading every row touched leave resident memory (Store).
+  void release_store_pages() { store_.release_mapped(); }
+  // Newest first; valid until the next add or remove. Kept once built (8 bytes a torrent): for
+  // the pages and GET /v1/torrents; what needs no order uses for_each().
   [[nodiscard]] const std::vector<const Published*>& list() const;
+  // Every torrent, in no order, without building list().
+  template <class F>
+  void for_each(F&& fn) const {
+    for (const auto& [k, p] : by_key_)
+      fn(p);
+  }
   // The keys of the torrents whose rows record stamps, in no order.
   [[nodiscard]] std::vector<InfoHash> stamped_keys() const;
   [[nodiscard]] std::optional<std::string> torrent_bytes(const InfoHash& key) const;

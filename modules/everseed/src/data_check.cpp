@@ -23,6 +23,7 @@ DataCheck::~DataCheck() {
 
 void DataCheck::check_all() {
   pending_ = catalog_.stamped_keys();
+  whole_pass_ = true;
   next_batch();
 }
 
@@ -37,7 +38,12 @@ void DataCheck::next_batch() {
       batch.emplace_back(key, std::move(stamps));
     }
   }
-  if (batch.empty()) return;
+  if (batch.empty()) {
+    // The start-up pass read every torrent's row once: an idle daemon need not keep them.
+    if (whole_pass_) catalog_.release_store_pages();
+    whole_pass_ = false;
+    return;
+  }
   batch_running_ = true;
   workers_.submit(
       [this, &loop = loop_, alive = std::weak_ptr<bool>(alive_), batch = std::move(batch)] {

@@ -50,6 +50,7 @@ class DataCheck {
   OnProblem on_problem_;
   std::vector<InfoHash> pending_;  // the start-up walk, in reverse
   bool batch_running_ = false;
+  bool whole_pass_ = false;  // check_all()'s pass is running
   std::unordered_set<InfoHash, tracker::Id20Hash> running_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

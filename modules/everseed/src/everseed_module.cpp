@@ -123,8 +123,7 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
     m.swarms = t->swarms();
   }
   m.set_local_seed();
-  for (const Published* p : m.catalog->list())
-    m.tell_tracker(*p, true);
+  m.catalog->for_each([&m](const Published& p) { m.tell_tracker(p, true); });
   m.server->on_stopped([&m](const InfoHash& key) {
     if (const Published* p = m.catalog->find(key)) m.tell_tracker(*p, false);
   });

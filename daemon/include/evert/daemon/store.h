@@ -71,6 +71,10 @@ class Store {
   // Tests: called before each commit; a non-zero LMDB error code makes the commit fail with it
   // (the batch is kept and retried at the next commit).
   void set_fault(std::function<int()> fault);
+  // Drops the mapped database file's pages from this process's resident memory (they are read
+  // again from the page cache when next used): after work that read many rows once, such as
+  // start-up, so that an idle daemon holds only what idle torrents need.
+  void release_mapped();
 
  private:
   struct Change {
