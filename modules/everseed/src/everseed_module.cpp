@@ -1,5 +1,7 @@
 #include "evert/everseed/everseed_module.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +13,7 @@
 #include "evert/tracker/tracker_module.h"
 #include "publisher.h"
 #include "seed_server.h"
+#include "utp_endpoint.h"
 
 namespace evert::everseed {
 
@@ -23,6 +26,7 @@ struct EverseedModule::Impl {
   EverseedSection pending;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<SeedServer> server;
+  std::unique_ptr<UtpEndpoint> utp;  // null when everseed.utp is off
   std::unique_ptr<Announcer> announcer;   // null when everseed.announce is off
   tracker::SwarmTable* swarms = nullptr;  // this daemon's tracker, when it runs one
   std::unique_ptr<Publisher> publisher;
@@ -112,12 +116,22 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
   }
   m.server = std::make_unique<SeedServer>(ctx.loop, ctx.workers, *m.catalog, ctx.log);
   m.server->set_options(m.cfg);
+  if (m.cfg.utp) m.utp = std::make_unique<UtpEndpoint>(ctx.loop, *m.server, ctx.log);
   for (const auto& l : m.cfg.listen) {
     sockaddr_storage ss{};
     unsigned len = 0;
     std::string why;
     if (!tracker::parse_listen(l, ss, len, why)) return Error("listen " + l + ": " + why);
     if (auto s = m.server->listen(ss, len, "peer wire " + l); !s) return s;
+    if (!m.utp) continue;
+    // uTP on the same port number (BEP 29), also when the TCP port was chosen by the kernel.
+    const uint16_t port = m.server->ports().back();
+    if (ss.ss_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
+    }
+    if (auto s = m.utp->listen(ss, len, "uTP " + l); !s) return s;
   }
   if (auto* t = dynamic_cast<tracker::TrackerModule*>(ctx.module("tracker"))) {
     m.swarms = t->swarms();
@@ -175,6 +189,7 @@ void EverseedModule::stop() {
   Impl& m = *impl_;
   if (m.publisher) m.publisher->stop();
   if (m.announcer) m.announcer->stop();
+  if (m.utp) m.utp->stop();
   if (m.server) m.server->stop();
   m.counter_timer.reset();
   if (m.catalog) m.catalog->flush_counters();
@@ -193,9 +208,18 @@ nlohmann::json EverseedModule::status() const {
     j["disk_reads"] = c.disk_reads;
     j["peers_dropped"] = c.dropped;
     j["peers_refused"] = c.refused;
+    j["peers_encrypted"] = c.encrypted;
+    j["peers_rc4"] = c.encrypted_rc4;
     j["peers_unchoked"] = m.server->unchoked();
     j["peers_waiting_for_bandwidth"] = m.server->waiting_for_bandwidth();
     j["hash_requests_answered"] = c.hashes;
+    if (m.utp) {
+      const UtpCounters& u = m.utp->counters();
+      j["utp"] = {{"connections", m.utp->connections()}, {"accepted", u.accepted},
+                  {"refused", u.refused},          {"datagrams_in", u.datagrams_in},
+                  {"datagrams_out", u.datagrams_out}, {"malformed", u.malformed},
+                  {"resets_sent", u.resets_sent}};
+    }
     j["hash_requests_rejected"] = c.hashes_rejected;
   }
   if (m.announcer) j["announce"] = m.announcer->status();

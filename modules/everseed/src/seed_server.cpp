@@ -16,6 +16,7 @@
 
 #include "evert/hash.h"
 #include "evert/merkle.h"
+#include "evert/mse.h"
 #include "evert/tracker/types.h"
 #include "peer_stream.h"
 
@@ -77,6 +78,14 @@ struct SeedServer::Conn {
   size_t out_bytes = 0;
   bool blocked = false;
   size_t reading = 0;  // bytes of piece messages being read on the workers
+  // The first bytes tell a plaintext handshake from an encrypted one (MSE/PE): `sniffed` once
+  // they did; `mse` while the encrypted handshake runs; `enc`/`dec` for an RC4 stream after it,
+  // `mse_skey` the hash it named.
+  bool sniffed = false;
+  std::unique_ptr<mse::Responder> mse;
+  std::unique_ptr<mse::Rc4> enc;
+  std::unique_ptr<mse::Rc4> dec;
+  std::optional<InfoHash> mse_skey;
   bool handshaken = false;
   bool fast = false;
   bool waiting_bw = false;  // in bw_wait_
@@ -251,10 +260,12 @@ void SeedServer::on_readable(Conn& c) {
     const ssize_t r = c.stream->read(buf, sizeof buf);
     if (r < 0) return close(c, c.stream->why().empty() ? "" : c.stream->why());
     if (r == 0) break;
+    if (c.dec) c.dec->apply(buf, static_cast<size_t>(r));
     c.in.append(buf, static_cast<size_t>(r));
     c.last_heard = Clock::now();
     if (static_cast<size_t>(r) < sizeof buf) break;
   }
+  if (!c.sniffed && !on_first_bytes(c)) return;
   if (!c.handshaken) {
     if (c.in.size() < wire::kHandshakeSize) return;
     if (!on_handshake(c)) return;
@@ -273,6 +284,59 @@ void SeedServer::on_readable(Conn& c) {
   pump(c);
 }
 
+// Tells a plaintext BitTorrent handshake (byte 19, "BitTorrent protocol") from the start of an
+// encrypted one (MSE: 96 bytes of a Diffie-Hellman key, which begin so with a chance of 2^-160),
+// and runs the encrypted handshake to its end. Returns true when the plaintext BitTorrent
+// stream can be read from c.in; false when more bytes are needed or the connection was closed.
+bool SeedServer::on_first_bytes(Conn& c) {
+  if (!c.mse) {
+    if (c.in.empty()) return false;
+    const size_t n = std::min(c.in.size(), wire::kProtocol.size() + 1);
+    const bool plain = static_cast<uint8_t>(c.in[0]) == wire::kProtocol.size() &&
+                       std::string_view(c.in).substr(1, n - 1) == wire::kProtocol.substr(0, n - 1);
+    if (plain) {
+      if (n < wire::kProtocol.size() + 1) return false;
+      if (options_.encryption == "require") {
+        close(c, "a plaintext handshake (everseed.encryption is require)");
+        return false;
+      }
+      c.sniffed = true;
+      return true;
+    }
+    const uint32_t allowed =
+        options_.encryption == "require" ? mse::kRc4 : mse::kPlaintext | mse::kRc4;
+    c.mse = std::make_unique<mse::Responder>(
+        allowed, options_.encryption != "allow", [this, &c](const mse::Hash20& req2) {
+          InfoHash which;
+          const Published* p = catalog_.find_obfuscated(Sha1Digest{req2}, which);
+          if (p == nullptr) return std::optional<mse::Hash20>();
+          c.mse_skey = which;
+          mse::Hash20 out;
+          std::memcpy(out.data(), which.view().data(), out.size());
+          return std::optional<mse::Hash20>(out);
+        });
+  }
+  std::string out;
+  const mse::Step step = c.mse->feed(c.in, out);
+  c.in.clear();
+  const uint64_t id = c.id;
+  send(c, std::move(out));  // its own encryption: c.enc is set only once it is done
+  if (conns_.count(id) == 0) return false;
+  if (step == mse::Step::kError) {
+    close(c, "encrypted handshake: " + c.mse->error());
+    return false;
+  }
+  if (step == mse::Step::kNeedMore) return false;
+  ++counters_.encrypted;
+  if (c.mse->selected() == mse::kRc4) ++counters_.encrypted_rc4;
+  c.enc = c.mse->take_encryptor();
+  c.dec = c.mse->take_decryptor();
+  c.in = c.mse->take_payload();
+  c.mse.reset();
+  c.sniffed = true;
+  return true;
+}
+
 bool SeedServer::on_handshake(Conn& c) {
   auto h = wire::parse_handshake(c.in);
   if (!h) {
@@ -281,6 +345,10 @@ bool SeedServer::on_handshake(Conn& c) {
   }
   const InfoHash ih =
       InfoHash::from(std::string_view(reinterpret_cast<const char*>(h->info_hash.data()), 20));
+  if (c.mse_skey && ih != *c.mse_skey) {
+    close(c, "its handshake names another torrent than its encrypted handshake");
+    return false;
+  }
   const Published* p = catalog_.find(ih);
   if (p == nullptr) {
     close(c, "handshake for an unknown info-hash " + to_hex(ih.view()));
@@ -616,6 +684,9 @@ void SeedServer::counted(Conn& c, size_t blocks, uint64_t bytes) {
 // Queues `bytes` and sends what the socket takes now (unless it is known to be full).
 void SeedServer::send(Conn& c, std::string bytes) {
   if (bytes.empty()) return;
+  // RC4 is a stream: bytes are encrypted in the order they are queued, which is the order
+  // they are sent.
+  if (c.enc) c.enc->apply(bytes.data(), bytes.size());
   c.out_bytes += bytes.size();
   if (bytes.size() <= kSmallMessage && !c.out.empty() && c.out.back().size() <= kSmallMessage) {
     c.out.back() += bytes;

@@ -46,6 +46,8 @@ namespace evert::everseed {
 
 struct SeedCounters {
   uint64_t connections = 0;  // accepted, all time
+  uint64_t encrypted = 0;    // MSE handshakes completed, all time
+  uint64_t encrypted_rc4 = 0;  // of which chose an RC4 stream
   uint64_t refused = 0;      // over a cap
   uint64_t dropped = 0;      // protocol errors and timeouts
   uint64_t blocks = 0;
@@ -96,6 +98,7 @@ class SeedServer {
   struct Swarm;
   void accept_from(Listener& l);
   void on_readable(Conn& c);
+  bool on_first_bytes(Conn& c);
   bool on_handshake(Conn& c);
   bool handle(Conn& c, const wire::Message& m);
   bool on_interest(Conn& c, bool interested);
