@@ -1,8 +1,16 @@
 #!/usr/bin/python3
 """The downloader of bench/seed: python3-libtorrent fetches one torrent from one seed it is told
-about (no tracker, DHT, LSD, PEX or encryption), and prints one JSON line of figures.
+about (no tracker, DHT, LSD or PEX: nothing but the seed to talk to), and prints one JSON line
+of figures.
 
-  seed_leech.py TORRENT SAVE_DIR PORT TIMEOUT_SECONDS
+  seed_leech.py TORRENT SAVE_DIR PORT TIMEOUT_SECONDS [MODE]
+
+MODE is how the downloader is set up:
+  tcp       (the default) TCP only, no encryption, a deep request and disk queue: as fast as
+            libtorrent goes, so that the seed is measured
+  defaults  libtorrent's own defaults, as qBittorrent and Deluge run it: uTP tried first,
+            encryption "enabled" (it tries an encrypted handshake first)
+  utp       the defaults with TCP off: uTP only
 
 Figures: "first_byte" is the time from the connection (libtorrent's peer_connect_alert, which
 it posts when it opens the TCP connection) to the first whole block received, "connected" the
@@ -29,19 +37,30 @@ def cpu_seconds():
 
 def main():
     torrent, save_dir, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    mode = sys.argv[5] if len(sys.argv) > 5 else "tcp"
     cat = lt.alert.category_t
-    s = lt.session({
+    settings = {
         "listen_interfaces": "127.0.0.1:0",
+        # No network to find peers on: off in every mode (they do not change the transport).
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-        "enable_incoming_utp": False, "enable_outgoing_utp": False,
-        # Plain BitTorrent: the everseed does not speak MSE, and libtorrent would otherwise try
-        # an encrypted handshake first with both seeds.
-        "out_enc_policy": int(lt.enc_policy.disabled), "in_enc_policy": int(lt.enc_policy.disabled),
-        # Room to go fast: a deep request queue and disk queue, so neither caps the rate.
-        "max_out_request_queue": 4000, "max_queued_disk_bytes": 64 << 20,
         "alert_mask": cat.status_notification | cat.error_notification
                       | cat.block_progress_notification | cat.connect_notification,
-    })
+    }
+    if mode == "tcp":
+        settings.update({
+            "enable_incoming_utp": False, "enable_outgoing_utp": False,
+            # Plain BitTorrent: libtorrent would otherwise try an encrypted handshake first.
+            "out_enc_policy": int(lt.enc_policy.disabled),
+            "in_enc_policy": int(lt.enc_policy.disabled),
+            # Room to go fast: a deep request queue and disk queue, so neither caps the rate.
+            "max_out_request_queue": 4000, "max_queued_disk_bytes": 64 << 20,
+        })
+    elif mode == "utp":
+        settings.update({"enable_incoming_tcp": False, "enable_outgoing_tcp": False})
+    elif mode != "defaults":
+        print(json.dumps({"error": "unknown mode " + mode}), flush=True)
+        return 1
+    s = lt.session(settings)
     ti = lt.torrent_info(torrent)
     # No trackers: the seed is the one peer we hand it.
     h = s.add_torrent({"ti": ti, "save_path": save_dir, "trackers": []})
@@ -80,6 +99,9 @@ def main():
     cpu1 = cpu_seconds()
     if first is not None:
         out["first_byte"] = round(first - (connected or t0), 4)
+        # From connect_peer(): with the defaults this includes the transports libtorrent tries
+        # before the one that works.
+        out["first_byte_from_start"] = round(first - t0, 4)
     if connected is not None:
         out["connected"] = round(connected - t0, 4)
     if done is not None and first is not None:
