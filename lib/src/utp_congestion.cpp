@@ -23,6 +23,7 @@ Congestion::Congestion(const CongestionParams& p)
 
 void Congestion::on_rtt_sample(uint32_t rtt_us) {
   // RFC 6298 section 2.
+  if (!have_rtt_ || rtt_us < min_rtt_) min_rtt_ = rtt_us;
   if (!have_rtt_) {
     srtt_ = rtt_us;
     rttvar_ = rtt_us / 2;
@@ -39,6 +40,11 @@ void Congestion::on_rtt_sample(uint32_t rtt_us) {
 uint64_t Congestion::rto_us() const {
   const uint64_t rto = uint64_t{rto_} << std::min<int>(back_off_, 20);
   return std::min<uint64_t>(rto, p_.max_timeout_us);
+}
+
+uint64_t Congestion::probe_timeout_us() const {
+  if (!have_rtt_) return 0;
+  return std::max<uint64_t>(2 * uint64_t{srtt_}, 10'000);
 }
 
 void Congestion::on_delay_sample(uint32_t diff_us, uint64_t now_us) {

@@ -88,8 +88,12 @@ size_t Socket::next_packet(uint64_t now_us, char* out, size_t cap) {
     case State::kClosing:
       break;
   }
+  if (probe_pending_) {
+    probe_pending_ = false;
+    if (size_t n = send_probe(now, out)) return n;
+  }
   if (size_t n = send_retransmission(now, out)) return n;
-  if (size_t n = send_new_data(now, out)) return n;
+  if (size_t n = send_new_data(now, out, false)) return n;
   if (size_t n = send_fin(now, out)) return n;
   if (ack_pending_ || (sack_pending_ && ooo_count_ > 0)) {
     return send_state(now, out, ooo_count_ > 0);
@@ -158,7 +162,7 @@ size_t Socket::send_retransmission(uint64_t now_us, char* out) {
   return 0;
 }
 
-size_t Socket::send_new_data(uint64_t now_us, char* out) {
+size_t Socket::send_new_data(uint64_t now_us, char* out, bool probe) {
   if (fin_sent_) return 0;
   const uint64_t unsent = send_base_ + send_buf_.size() - send_next_;
   if (unsent == 0) return 0;
@@ -166,8 +170,10 @@ size_t Socket::send_new_data(uint64_t now_us, char* out) {
   const auto len = static_cast<uint32_t>(std::min<uint64_t>(unsent, mss));
   // Nagle, as libtorrent (line 1604): a partial packet waits while another partial one is
   // unacked, never when nothing is (that would only add delay), nor when closing.
-  if (len < mss && o_.nagle && partial_in_flight_ && !fin_queued_) return 0;
-  if (in_flight_ != 0 && in_flight_ + len > send_window()) return 0;
+  if (len < mss && o_.nagle && partial_in_flight_ && !fin_queued_ && !probe) return 0;
+  // A probe needs only the peer's window (RFC 8985 section 7.3).
+  const uint32_t window = probe ? peer_wnd_ : send_window();
+  if (in_flight_ != 0 && in_flight_ + len > window) return 0;
   if (out_.size() >= o_.send_buffer / mss + kExtraPackets) return 0;
   if (out_.empty()) last_ack_us_ = now_us;  // the stall clock starts with the first packet
   OutPacket& r = out_.push_back();
@@ -182,7 +188,33 @@ size_t Socket::send_new_data(uint64_t now_us, char* out) {
     partial_in_flight_ = true;
     partial_seq_ = seq;
   }
-  return transmit(seq, r, now_us, out);
+  const size_t n = transmit(seq, r, now_us, out);
+  arm_probe(now_us);
+  return n;
+}
+
+size_t Socket::send_probe(uint64_t now_us, char* out) {
+  // RFC 8985 section 7.3: nothing was acked for two round trips, so the last packets or their
+  // ack may be lost. uTP receivers ack a burst with one packet, so one lost ack is enough to
+  // stall a window; a probe brings the ack (or a selective ack showing the losses) in two
+  // round trips instead of a timeout and a window of one packet.
+  size_t n = send_new_data(now_us, out, true);
+  for (size_t i = out_.size(); n == 0 && i > 0; --i) {
+    OutPacket& r = out_[i - 1];
+    if ((r.flags & (kAcked | kLost)) != 0) continue;
+    ++stats_.retransmits;
+    n = transmit(static_cast<uint16_t>(acked_seq_ + i), r, now_us, out);
+  }
+  if (n != 0 && rto_deadline_ != 0) rto_deadline_ = now_us + cc_.rto_us();
+  return n;
+}
+
+void Socket::arm_probe(uint64_t now_us) {
+  const uint64_t pto = cc_.probe_timeout_us();
+  probe_deadline_ = 0;
+  if (probe_out_ || pto == 0 || in_flight_ == 0) return;
+  if (rto_deadline_ != 0 && now_us + pto >= rto_deadline_) return;  // the timeout comes first
+  probe_deadline_ = now_us + pto;
 }
 
 size_t Socket::send_fin(uint64_t now_us, char* out) {
@@ -225,10 +257,12 @@ void Socket::on_ack(const Packet& p, uint64_t now_us) {
   }
   if (progress) {
     dup_acks_ = 0;
+    probe_out_ = false;
     cc_.reset_back_off();
     last_ack_us_ = now_us;
     // RFC 6298 5.3: restart the timer for what is still outstanding.
     rto_deadline_ = out_.empty() ? 0 : now_us + cc_.rto_us();
+    arm_probe(now_us);
   }
 }
 
@@ -271,18 +305,26 @@ uint32_t Socket::ack_one(uint16_t seq, OutPacket& r, uint64_t now_us, uint32_t* 
   if ((r.flags & kLost) == 0) in_flight_ -= r.len;
   if (partial_in_flight_ && seq == partial_seq_) partial_in_flight_ = false;
   // Karn: a retransmitted packet's ack may be the first transmission's, so it gives no RTT
-  // sample and says nothing of the packets sent between.
+  // sample; and it says which transmission arrived only if it came a round trip after the
+  // last one (RFC 8985 section 6.1).
+  const uint64_t age = now_us - r.sent_us;
   if (r.transmissions == 1) {
-    const auto rtt = static_cast<uint32_t>(std::max<uint64_t>(now_us - r.sent_us, 1));
+    const auto rtt = static_cast<uint32_t>(std::max<uint64_t>(age, 1));
     *rtt_us = *rtt_us == 0 ? rtt : std::min(*rtt_us, rtt);
-    highest_acked_tx_ = std::max(highest_acked_tx_, r.tx);
+  }
+  if ((r.transmissions == 1 || age >= cc_.min_rtt_us()) && r.tx > highest_acked_tx_) {
+    highest_acked_tx_ = r.tx;
+    highest_acked_sent_us_ = r.sent_us;
   }
   return r.len;
 }
 
 void Socket::detect_losses() {
-  // Transmissions in order: the front one is lost once one sent kDupThresh later is acked.
-  // Each transmission is looked at once here (amortised O(1) per packet).
+  // Transmissions in order: the front one is lost once one sent kDupThresh later is acked,
+  // or one sent a quarter of a round trip later (RFC 8985's reordering window: this finds the
+  // last packets of a burst, which have fewer than three behind them). Each transmission is
+  // looked at once here (amortised O(1) per packet).
+  const uint64_t reordering = std::max<uint64_t>(cc_.min_rtt_us() / 4, 1000);
   while (!tx_order_.empty()) {
     const TxEntry e = tx_order_.front();
     OutPacket* r = find(e.seq);
@@ -290,7 +332,10 @@ void Socket::detect_losses() {
       tx_order_.pop_front();  // acked, lost already, or sent again since
       continue;
     }
-    if (highest_acked_tx_ < e.tx + kDupThresh) break;
+    if (highest_acked_tx_ < e.tx + kDupThresh &&
+        (highest_acked_tx_ <= e.tx || highest_acked_sent_us_ < r->sent_us + reordering)) {
+      break;
+    }
     tx_order_.pop_front();
     mark_lost(e.seq, *r);
   }
@@ -334,6 +379,8 @@ void Socket::on_timeout(uint64_t now_us) {
   bypass_ = 0;
   loss_seq_ = seq_nr_;  // no window cut for these again
   rto_deadline_ = out_.empty() ? 0 : now_us + cc_.rto_us();
+  probe_deadline_ = 0;
+  probe_pending_ = false;
 }
 
 void Socket::compact_tx_order() {

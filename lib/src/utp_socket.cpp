@@ -299,7 +299,9 @@ void Socket::drop_buffers() {
   ack_pending_ = false;
   sack_pending_ = false;
   syn_pending_ = false;
+  probe_pending_ = false;
   rto_deadline_ = 0;
+  probe_deadline_ = 0;
   linger_deadline_ = 0;
   in_flight_ = 0;
   out_.clear();
@@ -335,6 +337,7 @@ uint64_t Socket::deadline() const {
   }
   uint64_t d = last_send_us_ + o_.keepalive_us;
   if (rto_deadline_ != 0) d = std::min(d, rto_deadline_);
+  if (probe_deadline_ != 0) d = std::min(d, probe_deadline_);
   if (!out_.empty()) d = std::min(d, last_ack_us_ + o_.stall_timeout_us);
   if (linger_deadline_ != 0) d = std::min(d, linger_deadline_);
   return d;
@@ -366,6 +369,10 @@ void Socket::on_tick(uint64_t now_us) {
   if (rto_deadline_ != 0 && now >= rto_deadline_) {
     on_timeout(now);
     if (state_ == State::kFailed) return;
+  } else if (probe_deadline_ != 0 && now >= probe_deadline_) {
+    probe_deadline_ = 0;
+    probe_out_ = true;
+    probe_pending_ = true;  // sent by next_packet()
   }
   if (!out_.empty() && now - last_ack_us_ >= o_.stall_timeout_us) {
     fail("stalled: no ack for " + std::to_string(o_.stall_timeout_us / 1'000'000) + " s");

@@ -197,7 +197,9 @@ class Socket {
   [[nodiscard]] uint32_t send_window() const;
   [[nodiscard]] uint16_t last_sent_seq() const;
   size_t send_retransmission(uint64_t now_us, char* out);
-  size_t send_new_data(uint64_t now_us, char* out);
+  size_t send_new_data(uint64_t now_us, char* out, bool probe);
+  size_t send_probe(uint64_t now_us, char* out);
+  void arm_probe(uint64_t now_us);
   size_t send_fin(uint64_t now_us, char* out);
   size_t send_state(uint64_t now_us, char* out, bool with_sack);
   size_t transmit(uint16_t seq, OutPacket& r, uint64_t now_us, char* out);
@@ -226,6 +228,8 @@ class Socket {
   bool fin_acked_ = false;
   bool syn_pending_ = false;
   bool reset_pending_ = false;
+  bool probe_pending_ = false;  // a tail loss probe is to be sent
+  bool probe_out_ = false;      // one was sent, and nothing acked since
   uint8_t dup_acks_ = 0;
   uint8_t bypass_ = 0;  // packets a fast retransmit may send beyond the window
   uint32_t in_flight_ = 0;
@@ -233,7 +237,8 @@ class Socket {
   uint64_t send_base_ = 0;
   uint64_t send_next_ = 0;
   uint64_t tx_count_ = 0;
-  uint64_t highest_acked_tx_ = 0;
+  uint64_t highest_acked_tx_ = 0;       // of the acked packets' last transmissions,
+  uint64_t highest_acked_sent_us_ = 0;  // the latest, and when it was sent
   detail::ByteRing send_buf_;
   detail::Ring<OutPacket> out_;
   detail::Ring<uint16_t> resend_;  // packets deemed lost, to send again (some may be stale)
@@ -257,6 +262,7 @@ class Socket {
   uint64_t now_us_ = 0;           // the latest time seen (time never goes back here)
   uint64_t start_us_ = 0;         // of the handshake
   uint64_t rto_deadline_ = 0;     // 0: not armed
+  uint64_t probe_deadline_ = 0;   // the tail loss probe's; 0: not armed
   uint64_t last_send_us_ = 0;     // for keep-alives
   uint64_t last_ack_us_ = 0;      // the last progress of our oldest packet, for stalls
   uint64_t linger_deadline_ = 0;  // 0: none

@@ -43,6 +43,10 @@ class Congestion {
   // A round-trip sample of a packet sent once (Karn: never of a retransmitted one).
   void on_rtt_sample(uint32_t rtt_us);
   [[nodiscard]] uint32_t srtt_us() const { return srtt_; }
+  [[nodiscard]] uint32_t min_rtt_us() const { return min_rtt_; }
+  // The tail loss probe's timeout (RFC 8985 section 7.2: two round trips), 0 before any RTT
+  // sample.
+  [[nodiscard]] uint64_t probe_timeout_us() const;
   // The retransmission timeout, backed off by consecutive timeouts.
   [[nodiscard]] uint64_t rto_us() const;
   void reset_back_off() { back_off_ = 0; }
@@ -68,6 +72,7 @@ class Congestion {
   uint8_t back_off_ = 0;
   uint32_t srtt_ = 0;
   uint32_t rttvar_ = 0;
+  uint32_t min_rtt_ = 0;
   uint32_t rto_;
 
   // Base delay: the minimum per 10 s bucket over the last two minutes (BEP 29).
