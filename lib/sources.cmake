@@ -12,4 +12,8 @@ set(EVERT_LIB_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/units.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/control_client.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/tracker_client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/utp_packet.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/utp_congestion.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/utp_socket.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/utp_send.cpp
 )
