@@ -1,5 +1,6 @@
 // The MSE handshake's two state machines. Each feed() walks the states while bytes last; a state
-// reads one field into buf_ (fill) or scans for a synchronisation point (find_sync).
+// reads one field into buf_ (fill), scans for a synchronisation point (find_sync) or decrypts a
+// pad away (skip_pad). Nothing longer than Ya is ever held, IA apart.
 #include "evert/mse.h"
 
 #include <openssl/crypto.h>
@@ -85,21 +86,37 @@ bool Handshake::fill(std::string_view& in, size_t n) {
 
 bool Handshake::find_sync(std::string_view& in, std::span<const uint8_t> needle, size_t window,
                           const char* what) {
-  // A byte at a time, so nothing past the needle is consumed: the window is at most 532 bytes.
+  // A byte at a time through a window of the needle's size, so nothing past the needle is
+  // consumed and at most 20 bytes are held, whatever the pad.
   while (!in.empty()) {
+    if (buf_.size() == needle.size()) buf_.erase(0, 1);
     buf_ += in.front();
     in.remove_prefix(1);
-    if (buf_.size() >= needle.size() &&
-        std::memcmp(buf_.data() + buf_.size() - needle.size(), needle.data(), needle.size()) == 0) {
+    ++scanned_;
+    if (buf_.size() == needle.size() &&
+        std::memcmp(buf_.data(), needle.data(), needle.size()) == 0) {
       buf_.clear();
       return true;
     }
-    if (buf_.size() == window) {
+    if (scanned_ == window) {
       return fail(std::string("no ") + what + " within " + std::to_string(window) +
                   " bytes after the public key");
     }
   }
   return false;
+}
+
+bool Handshake::skip_pad(std::string_view& in) {
+  // The pad is decrypted only to keep the keystream in step; its content means nothing.
+  char scratch[256];
+  while (pad_len_ > 0 && !in.empty()) {
+    const size_t n = std::min({in.size(), size_t{pad_len_}, sizeof(scratch)});
+    std::memcpy(scratch, in.data(), n);
+    decryptor_->apply(scratch, n);
+    in.remove_prefix(n);
+    pad_len_ = static_cast<uint16_t>(pad_len_ - n);
+  }
+  return pad_len_ == 0;
 }
 
 bool Handshake::fail(std::string message) {
@@ -195,7 +212,11 @@ Step Responder::feed(std::string_view in, std::string& out) {
         more = read_provide(in, out);
         break;
       case State::kPadC:
-        more = read_pad_c(in);
+        more = skip_pad(in);
+        if (more) state_ = State::kIaLen;
+        break;
+      case State::kIaLen:
+        more = read_ia_len(in);
         break;
       case State::kIa:
         more = read_ia(in);
@@ -261,10 +282,10 @@ bool Responder::read_provide(std::string_view& in, std::string& out) {
   return true;
 }
 
-bool Responder::read_pad_c(std::string_view& in) {
-  if (!fill(in, pad_len_ + size_t{2})) return false;
+bool Responder::read_ia_len(std::string_view& in) {
+  if (!fill(in, 2)) return false;
   decryptor_->apply(buf_.data(), buf_.size());
-  ia_len_ = load16(buf_.data() + pad_len_);
+  ia_len_ = load16(buf_.data());
   buf_.clear();
   if (ia_len_ == 0) {
     finish(in);
@@ -329,7 +350,8 @@ Step Initiator::feed(std::string_view in, std::string& out) {
         more = read_select(in);
         break;
       case State::kPadD:
-        more = read_pad_d(in);
+        more = skip_pad(in);
+        if (more) finish(in);
         break;
     }
   }
@@ -370,18 +392,7 @@ bool Initiator::read_select(std::string_view& in) {
   }
   if (pad_len_ > kMaxPad) return fail("len(PadD) " + std::to_string(pad_len_) + " over 512");
   selected_ = select;
-  if (pad_len_ == 0) {
-    finish(in);
-  } else {
-    state_ = State::kPadD;
-  }
-  return true;
-}
-
-bool Initiator::read_pad_d(std::string_view& in) {
-  if (!fill(in, pad_len_)) return false;
-  decryptor_->apply(buf_.data(), buf_.size());  // keeps the keystream in step
-  finish(in);
+  state_ = State::kPadD;
   return true;
 }
 

@@ -137,6 +137,8 @@ class Handshake {
   // an error when the window is exhausted.
   bool find_sync(std::string_view& in, std::span<const uint8_t> needle, size_t window,
                  const char* what);
+  // Decrypts and drops the next pad_len_ bytes of `in`; whether the pad is over.
+  bool skip_pad(std::string_view& in);
   bool fail(std::string message);
   // Draws our private key; false (with the error set) on no randomness.
   bool new_private_key();
@@ -158,7 +160,8 @@ class Handshake {
   std::array<uint8_t, 20> private_key_{};
   std::array<uint8_t, kPublicKeySize> secret_{};
   uint32_t selected_ = 0;
-  uint16_t pad_len_ = 0;  // PadC / PadD being read
+  uint16_t pad_len_ = 0;  // what is left of PadC / PadD
+  uint16_t scanned_ = 0;  // bytes find_sync has looked at
   Step step_ = Step::kNeedMore;
 };
 
@@ -177,7 +180,7 @@ class Responder : public Handshake {
   // to send to `out` (Yb and PadB once Ya is in; step 4 once crypto_provide is in). Errors:
   // Ya outside [2, P-2]; no HASH('req1', S) within 512 + 20 bytes after Ya; an unknown SKEY;
   // a wrong VC; no acceptable method provided; len(PadC) over 512. Bounded: holds at most
-  // 532 bytes of handshake fields, plus IA (at most 65,535 bytes, the largest len(IA) says).
+  // 96 bytes of handshake fields (Ya), plus IA (at most 65,535 bytes, what len(IA) can say).
   // Once it returned kDone or kError it consumes nothing more and returns the same again.
   Step feed(std::string_view in, std::string& out);
 
@@ -185,11 +188,11 @@ class Responder : public Handshake {
   [[nodiscard]] const Hash20& skey() const { return skey_; }
 
  private:
-  enum class State : uint8_t { kYa, kSync, kSkey, kProvide, kPadC, kIa };
+  enum class State : uint8_t { kYa, kSync, kSkey, kProvide, kPadC, kIaLen, kIa };
   bool read_ya(std::string_view& in, std::string& out);
   bool read_skey(std::string_view& in);
   bool read_provide(std::string_view& in, std::string& out);
-  bool read_pad_c(std::string_view& in);
+  bool read_ia_len(std::string_view& in);
   bool read_ia(std::string_view& in);
 
   FindSkey find_skey_;
@@ -221,7 +224,6 @@ class Initiator : public Handshake {
   enum class State : uint8_t { kStart, kYb, kSyncVc, kSelect, kPadD };
   bool read_yb(std::string_view& in, std::string& out);
   bool read_select(std::string_view& in);
-  bool read_pad_d(std::string_view& in);
 
   Hash20 skey_;
   std::string ia_;
