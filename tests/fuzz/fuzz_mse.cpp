@@ -9,6 +9,8 @@
 // Checked: no crash or sanitizer report; a clean handshake always completes with the method the
 // rules give; kDone/kError are final; what one feed sends is bounded by the steps; junk is
 // refused within the spec's windows (628 bytes for a responder, 96 + 520 for an initiator).
+#include <openssl/bn.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -17,9 +19,12 @@
 #include <string>
 #include <string_view>
 
+#include "evert/hash.h"
 #include "evert/mse.h"
 
 using namespace evert::mse;
+using evert::Sha1;
+using evert::Sha1Digest;
 
 namespace {
 
@@ -102,19 +107,34 @@ Params params(Input& in) {
   return p;
 }
 
-// Feeds `bytes` in chunks the input decides; checks what a feed may do. Returns the last step.
+// Where a feed sequence ended: the step became final in the chunk [fed, ended_at).
+struct Progress {
+  size_t fed = 0;
+  size_t ended_at = 0;
+  // Whether the step became final with the byte at `offset` (counted from 1).
+  [[nodiscard]] bool ended_with_byte(size_t offset) const {
+    return fed < offset && offset <= ended_at;
+  }
+};
+
+// Feeds `bytes` in chunks the input decides; checks what a feed may do, and that all it sent
+// is at most `max_out`. Returns the last step.
 template <class H>
-Step feed_chunked(H& h, std::string_view bytes, Input& in, size_t max_out, size_t& fed) {
+Step feed_chunked(H& h, std::string_view bytes, Input& in, size_t max_out, Progress& p) {
   Step step = Step::kNeedMore;
+  std::string out;
   while (!bytes.empty()) {
     const size_t n = std::min<size_t>(bytes.size(), in.empty() ? bytes.size() : in.byte());
-    std::string out;
     const Step before = step;
+    const size_t sent = out.size();
     step = h.feed(bytes.substr(0, n), out);
-    if (before != Step::kNeedMore) check(step == before && out.empty());
+    if (before != Step::kNeedMore) check(step == before && out.size() == sent);
     check(out.size() <= max_out);
     check(step != Step::kError || !h.error().empty());
-    if (step == Step::kNeedMore) fed += n;
+    if (before == Step::kNeedMore) {
+      if (step == Step::kNeedMore) p.fed += n;
+      p.ended_at = p.fed + n;
+    }
     bytes.remove_prefix(n);
   }
   return step;
@@ -127,17 +147,67 @@ void check_done(Handshake& h) {
   check((enc != nullptr) == (h.selected() == kRc4) && (dec != nullptr) == (enc != nullptr));
 }
 
-constexpr size_t kResponderMaxOut = kPublicKeySize + kMaxPad;  // Yb and PadB; step 4 is less
+// Yb and PadB, then step 4: ENCRYPT(VC, crypto_select, len(PadD), PadD).
+constexpr size_t kResponderMaxOut = kPublicKeySize + kMaxPad + 8 + 4 + 2 + kMaxPad;
+
+// The fuzzer's own DH, independent of the library's: S from the first 20 bytes `seed` draws
+// (the private key) and the peer's public key; empty when that key is outside [2, P-2].
+std::string secret(uint32_t seed, std::string_view peer) {
+  uint8_t x[20];
+  seeded(seed)(x, sizeof(x));
+  BN_CTX* ctx = BN_CTX_new();
+  BIGNUM* p = nullptr;
+  BN_hex2bn(&p,
+            "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A"
+            "08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9"
+            "A63A36210000000000090563");
+  BIGNUM* y = BN_bin2bn(reinterpret_cast<const uint8_t*>(peer.data()), 96, nullptr);
+  BIGNUM* bx = BN_bin2bn(x, sizeof(x), nullptr);
+  BIGNUM* s = BN_new();
+  std::string out;
+  BN_sub_word(p, 1);
+  const bool ok = BN_cmp(y, BN_value_one()) > 0 && BN_cmp(y, p) < 0;
+  BN_add_word(p, 1);
+  if (ok && BN_mod_exp(s, y, bx, p, ctx) == 1) {
+    out.resize(96);
+    BN_bn2binpad(s, reinterpret_cast<uint8_t*>(out.data()), 96);
+  }
+  BN_free(s);
+  BN_free(bx);
+  BN_free(y);
+  BN_free(p);
+  BN_CTX_free(ctx);
+  return out;
+}
+
+// Where `needle` ends in `junk` after the public key, scanning at most `window` bytes; npos
+// when not there.
+size_t sync_end(std::string_view junk, std::string_view needle, size_t window) {
+  const std::string_view area = junk.substr(kPublicKeySize, window);
+  const size_t at = area.find(needle);
+  return at == std::string_view::npos ? at : kPublicKeySize + at + needle.size();
+}
 
 void raw_responder(Input& in) {
   const uint8_t flags = in.byte();
   Responder r(1 + flags % 3, (flags & 4) != 0, find_skey(), Options{seeded(3), {}, 0});
   const std::string junk = in.take(in.u16() % 4096);
-  size_t fed = 0;
+  Progress fed;
   const Step step = feed_chunked(r, junk, in, kResponderMaxOut, fed);
-  // Without S no junk holds HASH('req1', S): refused by the end of the window.
-  if (junk.size() >= kPublicKeySize + kMaxPad + 20) check(step == Step::kError);
-  check(fed < kPublicKeySize + kMaxPad + 20);
+  if (junk.size() < kPublicKeySize) return check(step == Step::kNeedMore);
+  const std::string s = secret(3, junk);
+  if (s.empty()) return check(step == Step::kError && fed.ended_with_byte(kPublicKeySize));
+  // Junk (unless the fuzzer planted HASH('req1', S), which it does, seeing memcmp's operands)
+  // is refused exactly at the end of the window: PadA's 512 bytes, then the hash's 20.
+  const size_t window = kMaxPad + 20;
+  if (sync_end(junk, std::string(Sha1::hash("req1" + s).view()), window) != std::string::npos) {
+    return;
+  }
+  if (junk.size() >= kPublicKeySize + window) {
+    check(step == Step::kError && fed.ended_with_byte(kPublicKeySize + window));
+  } else {
+    check(step == Step::kNeedMore);
+  }
 }
 
 void raw_initiator(Input& in) {
@@ -145,9 +215,24 @@ void raw_initiator(Input& in) {
   std::string out;
   check(a.start(out) == Step::kNeedMore && out.size() <= kPublicKeySize + kMaxPad);
   const std::string junk = in.take(in.u16() % 4096);
-  size_t fed = 0;
+  Progress fed;
   const Step step = feed_chunked(a, junk, in, 20 + 20 + 14 + kMaxPad + 2 + 255, fed);
-  if (junk.size() >= kPublicKeySize + kMaxPad + 8) check(step == Step::kError);
+  if (junk.size() < kPublicKeySize) return check(step == Step::kNeedMore);
+  const std::string s = secret(4, junk);
+  if (s.empty()) return check(step == Step::kError && fed.ended_with_byte(kPublicKeySize));
+  // ENCRYPT(VC): the first 8 bytes of B's keystream.
+  const Hash20& k = skey();
+  const Sha1Digest key_b =
+      Sha1::hash("keyB" + s + std::string(reinterpret_cast<const char*>(k.data()), k.size()));
+  std::string vc(8, '\0');
+  Rc4(key_b.bytes).apply(vc.data(), vc.size());
+  const size_t window = kMaxPad + 8;
+  if (sync_end(junk, vc, window) != std::string::npos) return;
+  if (junk.size() >= kPublicKeySize + window) {
+    check(step == Step::kError && fed.ended_with_byte(kPublicKeySize + window));
+  } else {
+    check(step == Step::kNeedMore);
+  }
 }
 
 // Applies the input's mutations: flipped bytes, a cut, bytes inserted.
@@ -199,7 +284,7 @@ void mutated_responder(Input& in) {
   a_stream += in.take(in.byte());  // payload after IA
   mutate(a_stream, in);
   Responder b(p.allowed, p.prefer_rc4, find_skey(), Options{seeded(2), p.b.dh_pad, p.b.crypto_pad});
-  size_t fed = 0;
+  Progress fed;
   if (feed_chunked(b, a_stream, in, kResponderMaxOut, fed) == Step::kDone) {
     check(b.take_payload().size() <= a_stream.size());
     check_done(b);
@@ -215,7 +300,7 @@ void mutated_initiator(Input& in) {
   Initiator a(skey(), p.provide, p.ia, Options{seeded(1), p.a.dh_pad, p.a.crypto_pad});
   std::string out;
   check(a.start(out) == Step::kNeedMore);
-  size_t fed = 0;
+  Progress fed;
   if (feed_chunked(a, b_stream, in, 20 + 20 + 14 + kMaxPad + 2 + 100, fed) == Step::kDone) {
     check(a.take_payload().size() <= b_stream.size());
     check_done(a);
