@@ -243,10 +243,11 @@ void UtpEndpoint::on_datagram(Udp& u, const sockaddr_storage& from, std::string_
   auto p = utp::parse_packet(bytes);
   if (!p) {
     ++counters_.malformed;
+    log_->debug("uTP: a datagram of {} bytes from {} is not uTP: {}", bytes.size(),
+                tracker::endpoint_of(from).to_string(), p.error().message);
     return;
   }
-  Key key{tracker::endpoint_of(from), p->header.connection_id};
-  if (p->header.type == utp::Type::kSyn) key.id = static_cast<uint16_t>(key.id + 1);
+  const Key key{tracker::endpoint_of(from), utp::recv_id_of(p->header)};
   if (auto it = conns_.find(key); it != conns_.end()) {
     Conn& c = *it->second;
     c.sock.on_packet(*p, now);
@@ -257,7 +258,7 @@ void UtpEndpoint::on_datagram(Udp& u, const sockaddr_storage& from, std::string_
   if (p->header.type == utp::Type::kReset) return;
   // Not a connection of ours (closed, or never was): a RESET, no larger than what came.
   std::string reset;
-  utp::put_reset(reset, p->header, static_cast<uint32_t>(now));
+  if (!utp::put_reset(reset, p->header, static_cast<uint32_t>(now))) return;
   if (reset.size() > bytes.size() || reset.size() > kSlot) return;
   ++counters_.resets_sent;
   if (out_n_ == kBatch) flush_sends();
