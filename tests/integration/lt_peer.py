@@ -9,7 +9,7 @@ Loopback only, DHT/LSD/UPnP/NAT-PMP/PEX off, so peers can only come from the tra
 its standard input closes or 120 seconds pass. With EVERT_LT_PROGRESS=1 it also prints
 "progress BYTES" (bytes of the torrent it has) whenever that grew, at most every 0.05 s; with
 EVERT_LT_PEER=HOST:PORT it connects to that peer itself (for torrents without a tracker, so that
-it knows no other peer).
+it knows no other peer); with EVERT_LT_UTP_ONLY=1 it connects over uTP only.
 """
 import os
 import select
@@ -28,6 +28,8 @@ def main():
         "alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.status_notification,
         "announce_to_all_trackers": True, "announce_to_all_tiers": True,
     })
+    if os.environ.get("EVERT_LT_UTP_ONLY") == "1":
+        s.apply_settings({"enable_outgoing_tcp": False, "enable_incoming_tcp": False})
     if mode == "magnet":
         params = lt.parse_magnet_uri(torrent)
         params.save_path = save_path
