@@ -26,7 +26,7 @@ struct EverseedModule::Impl {
   EverseedSection pending;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<SeedServer> server;
-  std::unique_ptr<UtpEndpoint> utp;  // null when everseed.utp is off
+  std::unique_ptr<UtpEndpoint> utp;       // null when everseed.utp is off
   std::unique_ptr<Announcer> announcer;   // null when everseed.announce is off
   tracker::SwarmTable* swarms = nullptr;  // this daemon's tracker, when it runs one
   std::unique_ptr<Publisher> publisher;
@@ -215,9 +215,12 @@ nlohmann::json EverseedModule::status() const {
     j["hash_requests_answered"] = c.hashes;
     if (m.utp) {
       const UtpCounters& u = m.utp->counters();
-      j["utp"] = {{"connections", m.utp->connections()}, {"accepted", u.accepted},
-                  {"refused", u.refused},          {"datagrams_in", u.datagrams_in},
-                  {"datagrams_out", u.datagrams_out}, {"malformed", u.malformed},
+      j["utp"] = {{"connections", m.utp->connections()},
+                  {"accepted", u.accepted},
+                  {"refused", u.refused},
+                  {"datagrams_in", u.datagrams_in},
+                  {"datagrams_out", u.datagrams_out},
+                  {"malformed", u.malformed},
                   {"resets_sent", u.resets_sent}};
     }
     j["hash_requests_rejected"] = c.hashes_rejected;

@@ -228,8 +228,9 @@ void SeedServer::accept_from(Listener& l) {
   }
 }
 
-bool SeedServer::accept(const tracker::Endpoint& peer,
-                        const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
+bool SeedServer::accept(
+    const tracker::Endpoint& peer,
+    const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
   std::string address = peer.to_string();
   if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
       per_address_[address] >= options_.max_per_address) {

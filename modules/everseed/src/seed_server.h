@@ -45,11 +45,11 @@ class logger;
 namespace evert::everseed {
 
 struct SeedCounters {
-  uint64_t connections = 0;  // accepted, all time
-  uint64_t encrypted = 0;    // MSE handshakes completed, all time
+  uint64_t connections = 0;    // accepted, all time
+  uint64_t encrypted = 0;      // MSE handshakes completed, all time
   uint64_t encrypted_rc4 = 0;  // of which chose an RC4 stream
-  uint64_t refused = 0;      // over a cap
-  uint64_t dropped = 0;      // protocol errors and timeouts
+  uint64_t refused = 0;        // over a cap
+  uint64_t dropped = 0;        // protocol errors and timeouts
   uint64_t blocks = 0;
   uint64_t bytes = 0;
   uint64_t disk_reads = 0;  // batches read on a worker (blocks the page cache did not hold)

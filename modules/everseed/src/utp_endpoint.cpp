@@ -1,6 +1,7 @@
 #include "utp_endpoint.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sodium.h>
 #include <spdlog/logger.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ constexpr int kMaxHalfOpenPerAddress = 16;
 constexpr int kSocketBuffer = 4 << 20;
 // Room for one datagram we send: the socket's packets are at most Options::packet_size.
 constexpr size_t kSlot = 2048;
+// Datagrams in one GSO message: the kernel takes at most 64 segments, and 64 KiB in all.
+constexpr size_t kMaxSegments = 40;
 
 uint64_t now_us() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -58,9 +61,9 @@ struct UtpEndpoint::Conn {
   Udp* udp = nullptr;
   sockaddr_storage addr{};
   utp::Socket sock;
-  Stream* stream = nullptr;  // the seed's side, while it holds the connection
-  bool taken = false;        // handed to the seed (once connected)
-  bool touched = false;      // in touched_
+  Stream* stream = nullptr;    // the seed's side, while it holds the connection
+  bool taken = false;          // handed to the seed (once connected)
+  bool touched = false;        // in touched_
   bool want_writable = false;  // the stream's last write was short
   bool scheduled = false;
   std::multimap<uint64_t, Conn*>::iterator when;
@@ -69,7 +72,8 @@ struct UtpEndpoint::Conn {
 
 class UtpEndpoint::Stream final : public PeerStream {
  public:
-  Stream(UtpEndpoint& ep, Conn& c, Notify notify) : ep_(ep), conn_(&c), notify_(std::move(notify)) {}
+  Stream(UtpEndpoint& ep, Conn& c, Notify notify)
+      : ep_(ep), conn_(&c), notify_(std::move(notify)) {}
   ~Stream() override { close(); }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -142,8 +146,7 @@ size_t UtpEndpoint::KeyHash::operator()(const Key& k) const noexcept {
   in[18] = static_cast<unsigned char>(k.id >> 8);
   in[19] = static_cast<unsigned char>(k.id);
   uint64_t out = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&out), in.data(), in.size(),
-                   hash_key().data());
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&out), in.data(), in.size(), hash_key().data());
   return static_cast<size_t>(out);
 }
 
@@ -269,8 +272,8 @@ void UtpEndpoint::on_datagram(Udp& u, const sockaddr_storage& from, std::string_
   ++out_n_;
 }
 
-void UtpEndpoint::on_syn(Udp& u, const sockaddr_storage& from, const Key& key,
-                         const utp::Packet& p, uint64_t now) {
+void UtpEndpoint::on_syn(Udp& u, const sockaddr_storage& from, const Key& key, const utp::Packet& p,
+                         uint64_t now) {
   auto per = half_open_.find(key.peer.ip);
   if (half_open_total_ >= kMaxHalfOpen ||
       (per != half_open_.end() && per->second >= kMaxHalfOpenPerAddress)) {
@@ -351,37 +354,86 @@ void UtpEndpoint::send_packets(Conn& c, uint64_t now) {
   if (!in_batch_) flush_sends();
 }
 
+// Sends the queued datagrams: one sendmmsg() per run of datagrams to the same socket, and
+// within it, with UDP generic segmentation offload (UDP_SEGMENT), one message per run of
+// datagrams to the same peer of the same size (the last may be shorter): the kernel cuts it
+// into the datagrams, which costs far less than a trip through the stack for each (a uTP
+// stream is ~770,000 datagrams a GiB). Where the kernel refuses GSO, one message a datagram.
 void UtpEndpoint::flush_sends() {
   size_t i = 0;
   while (i < out_n_) {
-    // One sendmmsg() per run of datagrams to the same socket.
-    size_t j = i;
-    std::array<mmsghdr, kBatch> msgs{};
-    std::array<iovec, kBatch> iov{};
-    while (j < out_n_ && out_fd_[j] == out_fd_[i]) {
-      const size_t k = j - i;
-      iov[k] = {out_mem_.data() + j * kSlot, out_len_[j]};
-      msgs[k].msg_hdr.msg_iov = &iov[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
-      msgs[k].msg_hdr.msg_name = &out_to_[j];
-      msgs[k].msg_hdr.msg_namelen = out_to_[j].ss_family == AF_INET ? sizeof(sockaddr_in)
-                                                                     : sizeof(sockaddr_in6);
-      ++j;
-    }
-    size_t done = 0;
-    while (done < j - i) {
-      const int r = ::sendmmsg(out_fd_[i], msgs.data() + done, static_cast<unsigned>(j - i - done),
-                               MSG_DONTWAIT);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        break;  // a full socket buffer: the rest is lost, and uTP sends it again
-      }
-      done += static_cast<size_t>(r);
-    }
-    counters_.datagrams_out += done;
-    i = j;
+    size_t end = i;
+    while (end < out_n_ && out_fd_[end] == out_fd_[i])
+      ++end;
+    send_run(out_fd_[i], i, end);
+    i = end;
   }
   out_n_ = 0;
+}
+
+void UtpEndpoint::send_run(int fd, size_t begin, size_t end) {
+  std::array<mmsghdr, kBatch> msgs{};
+  std::array<iovec, kBatch> iov{};
+  std::array<size_t, kBatch> count{};  // datagrams in each message
+  alignas(cmsghdr) std::array<char, kBatch * CMSG_SPACE(sizeof(uint16_t))> control{};
+  size_t m = 0;
+  for (size_t j = begin; j < end; ++m) {
+    const size_t first = j;
+    const size_t size = out_len_[j];
+    auto same_peer = [&](size_t k) {
+      return std::memcmp(&out_to_[k], &out_to_[first], sizeof(sockaddr_storage)) == 0;
+    };
+    // A GSO run: full-size datagrams to one peer; a shorter one may end it.
+    ++j;
+    while (gso_ && j < end && j - first < kMaxSegments && (j - first + 1) * size <= 60'000 &&
+           same_peer(j) && out_len_[j - 1] == size && out_len_[j] <= size) {
+      ++j;
+    }
+    for (size_t k = first; k < j; ++k)
+      iov[k - begin] = {out_mem_.data() + k * kSlot, out_len_[k]};
+    msghdr& h = msgs[m].msg_hdr;
+    h.msg_iov = &iov[first - begin];
+    h.msg_iovlen = j - first;
+    h.msg_name = &out_to_[first];
+    h.msg_namelen =
+        out_to_[first].ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    count[m] = j - first;
+    if (j - first > 1) {
+      char* space = control.data() + m * CMSG_SPACE(sizeof(uint16_t));
+      h.msg_control = space;
+      h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      cmsghdr* cm = CMSG_FIRSTHDR(&h);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto seg = static_cast<uint16_t>(size);
+      std::memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+    }
+  }
+  size_t done = 0;
+  while (done < m) {
+    const int r = ::sendmmsg(fd, msgs.data() + done, static_cast<unsigned>(m - done), MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (gso_ && count[done] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+        // No GSO on this path (an old kernel, a device that cannot): one message a datagram
+        // from now on, starting with what is left of this run.
+        log_->info(
+            "uTP: the kernel refused UDP segmentation offload ({}): sending datagrams "
+            "one by one",
+            std::strerror(errno));
+        gso_ = false;
+        size_t from = begin;
+        for (size_t k = 0; k < done; ++k)
+          from += count[k];
+        return send_run(fd, from, end);
+      }
+      break;  // a full socket buffer: the rest is lost, and uTP sends it again
+    }
+    for (int k = 0; k < r; ++k)
+      counters_.datagrams_out += count[done + static_cast<size_t>(k)];
+    done += static_cast<size_t>(r);
+  }
 }
 
 void UtpEndpoint::schedule(Conn& c) {

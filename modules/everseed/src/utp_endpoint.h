@@ -87,6 +87,7 @@ class UtpEndpoint {
   void service(Conn& c, uint64_t now);
   void send_packets(Conn& c, uint64_t now);
   void flush_sends();
+  void send_run(int fd, size_t begin, size_t end);
   void schedule(Conn& c);
   void on_timer();
   void remove(Conn& c);
@@ -109,6 +110,7 @@ class UtpEndpoint {
   std::vector<sockaddr_storage> out_to_;
   std::vector<int> out_fd_;
   size_t out_n_ = 0;
+  bool gso_ = true;  // until the kernel refuses UDP_SEGMENT
   daemon::Timer timer_;
   uint64_t armed_ = UINT64_MAX;  // the deadline the timer is set for
   UtpCounters counters_;
