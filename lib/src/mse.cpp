@@ -163,11 +163,13 @@ bool Handshake::compute_secret() {
 }
 
 void Handshake::make_ciphers(const Hash20& skey, bool initiator) {
-  const Hash20 key_a = sha1({"keyA", view(secret_), view(skey)});
-  const Hash20 key_b = sha1({"keyB", view(secret_), view(skey)});
+  Hash20 key_a = sha1({"keyA", view(secret_), view(skey)});
+  Hash20 key_b = sha1({"keyB", view(secret_), view(skey)});
   OPENSSL_cleanse(secret_.data(), secret_.size());
   encryptor_ = std::make_unique<Rc4>(initiator ? key_a : key_b);
   decryptor_ = std::make_unique<Rc4>(initiator ? key_b : key_a);
+  OPENSSL_cleanse(key_a.data(), key_a.size());
+  OPENSSL_cleanse(key_b.data(), key_b.size());
 }
 
 void Handshake::finish(std::string_view rest) {
@@ -287,10 +289,10 @@ bool Responder::read_ia_len(std::string_view& in) {
   decryptor_->apply(buf_.data(), buf_.size());
   ia_len_ = load16(buf_.data());
   buf_.clear();
+  // No reserve(ia_len_): a peer that declares 65,535 bytes must send them to make us hold them.
   if (ia_len_ == 0) {
     finish(in);
   } else {
-    payload_.reserve(ia_len_);
     state_ = State::kIa;
   }
   return true;
