@@ -5,8 +5,8 @@
 //
 // One Socket is one connection. It is not thread-safe: one thread (the loop's) uses it. Its
 // memory is bounded by its Options (send_buffer + recv_buffer + per-packet records), and its
-// buffers are allocated when first needed and released when it is idle, so that thousands of
-// idle connections cost a few hundred bytes each.
+// buffers are allocated when first needed and released when it is idle (at its keep-alive), so
+// that an idle connection costs its object alone (under 1 KiB).
 //
 // The glue's side of the contract:
 //  - Route a datagram by (source address, recv_id_of(header)) (evert/utp_packet.h). A SYN for
