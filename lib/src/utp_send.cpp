@@ -357,7 +357,17 @@ void Socket::mark_lost(uint16_t seq, OutPacket& r) {
 
 void Socket::on_timeout(uint64_t now_us) {
   ++stats_.timeouts;
-  if (++timeouts_in_a_row_ > o_.max_timeouts) {
+  // After the peer's FIN only our FIN is left to ack, and a peer that closed first may be gone
+  // without a word (libtorrent answers unknown connections with nothing): a few tries, as
+  // libtorrent's utp_fin_resends, then the close is complete anyway.
+  ++timeouts_in_a_row_;
+  if (state_ == State::kClosing && eof_reached_ && fin_sent_ && timeouts_in_a_row_ > 2) {
+    state_ = State::kClosed;
+    rto_deadline_ = 0;
+    probe_deadline_ = 0;
+    return;
+  }
+  if (timeouts_in_a_row_ > o_.max_timeouts) {
     fail("timed out: " + std::to_string(o_.max_timeouts) + " retransmissions unanswered");
     return;
   }
