@@ -76,6 +76,21 @@ TEST(UtpTransfer, FullSizeDatagramsWhenTheApplicationHasTheBytes) {
   EXPECT_EQ(data, (2 * kMiB + 1379) / 1380);
 }
 
+TEST(UtpTransfer, TheResponderSaysOnlyTwentyBytesPerSynUntilTheInitiatorAnswers) {
+  LinkConfig dead;
+  dead.delay_us = 30'000;
+  dead.loss = 1.0;  // the responder's STATEs are lost: the initiator resends its SYN
+  Net n({}, {}, LinkConfig{30'000}, dead);
+  n.a_app.to_send = 100'000;
+  n.b_app.to_send = 100'000;  // wants to talk, but may not yet
+  ASSERT_TRUE(n.run([&] { return n.syns_to_b >= 3; }, 10 * kSecond));
+  EXPECT_EQ(n.b->state(), State::kSynReceived);
+  EXPECT_EQ(n.b_datagrams_before_confirmed, 3u);
+  n.ba().set(LinkConfig{30'000});
+  ASSERT_TRUE(n.transfer(n.now + 10 * kSecond));
+  expect_clean(n);
+}
+
 TEST(UtpTransfer, SlowStartFillsALongPathInAFewRoundTrips) {
   LinkConfig l;
   l.delay_us = 50'000;  // 100 ms round trip, no bandwidth limit, no loss
