@@ -251,7 +251,7 @@ void Socket::on_ack(const Packet& p, uint64_t now_us) {
   if (acked != 0) {
     stats_.bytes_acked += acked;
     // Growing the window means something only when it limited the sender (libtorrent's
-    // cwnd_saturated, line 3093).
+    // cwnd_saturated, line 3090).
     const bool saturated = before + (o_.packet_size - kHeaderSize) > cc_.cwnd();
     cc_.on_ack(acked, before, rtt, saturated);
   }
@@ -373,7 +373,7 @@ void Socket::on_timeout(uint64_t now_us) {
   }
   cc_.on_timeout(in_flight_);
   // Everything unacked is deemed lost and goes again, oldest first, as the window of one
-  // packet grows back (RFC 5681 section 3.1; libtorrent line 3343).
+  // packet grows back (RFC 5681 section 3.1; libtorrent line 3348).
   resend_.clear();
   tx_order_.clear();
   for (size_t i = 0; i < out_.size(); ++i) {

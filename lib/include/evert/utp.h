@@ -3,6 +3,9 @@
 // connection to on_packet(), calls on_tick() at deadline(), and sends what next_packet()
 // writes. Time is a parameter everywhere: monotonic microseconds.
 //
+// The peer that matters is libtorrent (qBittorrent, Deluge); the comments of the uTP files cite
+// its src/utp_stream.cpp of v2.0.8, Debian 12's, by line.
+//
 // One Socket is one connection. It is not thread-safe: one thread (the loop's) uses it. Its
 // memory is bounded by its Options (send_buffer + recv_buffer + per-packet records), and its
 // buffers are allocated when first needed and released when it is idle (at its keep-alive), so
