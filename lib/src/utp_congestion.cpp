@@ -81,7 +81,7 @@ uint32_t Congestion::queuing_delay_us() const {
     if (wrap_less(b, base)) base = b;
   }
   // The minimum of the last samples filters out the jitter of single packets (as libtorrent
-  // does, src/utp_stream.cpp line 2815).
+  // does, src/utp_stream.cpp line 2820).
   uint32_t recent = recent_[0];
   for (uint32_t r : recent_) {
     if (wrap_less(r, recent)) recent = r;
@@ -96,7 +96,7 @@ void Congestion::on_ack(uint32_t acked, uint32_t in_flight, uint32_t rtt_us, boo
   int64_t delay = queuing_delay_us();
   if (rtt_us != 0 && delay > rtt_us) delay = rtt_us;
   if (delay >= target && slow_start_) {
-    // The queue is at the target: doubling again would overshoot it (libtorrent line 3100).
+    // The queue is at the target: doubling again would overshoot it (libtorrent line 3103).
     slow_start_ = false;
     ssthresh_ = std::max(cwnd() / 2, 2 * p_.mss);
   }

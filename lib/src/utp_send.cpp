@@ -251,7 +251,7 @@ void Socket::on_ack(const Packet& p, uint64_t now_us) {
   if (acked != 0) {
     stats_.bytes_acked += acked;
     // Growing the window means something only when it limited the sender (libtorrent's
-    // cwnd_saturated, line 3093).
+    // cwnd_saturated, line 3090).
     const bool saturated = before + (o_.packet_size - kHeaderSize) > cc_.cwnd();
     cc_.on_ack(acked, before, rtt, saturated);
   }
@@ -357,13 +357,23 @@ void Socket::mark_lost(uint16_t seq, OutPacket& r) {
 
 void Socket::on_timeout(uint64_t now_us) {
   ++stats_.timeouts;
-  if (++timeouts_in_a_row_ > o_.max_timeouts) {
+  // After the peer's FIN only our FIN is left to ack, and a peer that closed first may be gone
+  // without a word (libtorrent answers unknown connections with nothing): a few tries, as
+  // libtorrent's utp_fin_resends, then the close is complete anyway.
+  ++timeouts_in_a_row_;
+  if (state_ == State::kClosing && eof_reached_ && fin_sent_ && timeouts_in_a_row_ > 2) {
+    state_ = State::kClosed;
+    rto_deadline_ = 0;
+    probe_deadline_ = 0;
+    return;
+  }
+  if (timeouts_in_a_row_ > o_.max_timeouts) {
     fail("timed out: " + std::to_string(o_.max_timeouts) + " retransmissions unanswered");
     return;
   }
   cc_.on_timeout(in_flight_);
   // Everything unacked is deemed lost and goes again, oldest first, as the window of one
-  // packet grows back (RFC 5681 section 3.1; libtorrent line 3343).
+  // packet grows back (RFC 5681 section 3.1; libtorrent line 3348).
   resend_.clear();
   tx_order_.clear();
   for (size_t i = 0; i < out_.size(); ++i) {

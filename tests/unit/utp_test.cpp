@@ -479,6 +479,27 @@ TEST(Utp, AClosedSideWaitsBrieflyForThePeersFin) {
   EXPECT_EQ(s.state(), State::kClosed);
 }
 
+TEST(Utp, ClosingAfterThePeersFinEndsEvenIfThePeerIsGone) {
+  Accepted f;
+  Socket& s = f.s;
+  s.on_packet(parsed(from_peer(Type::kFin, 500, 101, 6999, {})), 2000);
+  EXPECT_TRUE(s.eof());
+  s.close(3000);
+  std::vector<std::string> out = drain(s, 3000);
+  ASSERT_EQ(out.size(), 1u);  // our FIN, acking theirs
+  EXPECT_EQ(parsed(out[0]).header.type, Type::kFin);
+  EXPECT_EQ(parsed(out[0]).header.ack_nr, 101);
+  // libtorrent forgets a connection once its FIN is acked and answers nothing: after a few
+  // tries our close is complete, not failed.
+  while (s.state() == State::kClosing) {
+    const uint64_t d = s.deadline();
+    s.on_tick(d);
+    drain(s, d);
+  }
+  EXPECT_EQ(s.state(), State::kClosed);
+  EXPECT_LE(s.stats().timeouts, 3u);
+}
+
 TEST(Utp, ResetByThePeerFailsAndAbortResets) {
   Accepted f;
   f.s.on_packet(parsed(from_peer(Type::kReset, 500, 101, 6999, {})), 2000);
