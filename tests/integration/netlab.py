@@ -257,9 +257,8 @@ class Lab:
     def linkem_counters(self, host):
         """Stops the host's linkem (closing its standard input) and returns its counters."""
         p = host.linkem
-        p.stdin.close()
         try:
-            out, _ = p.communicate(timeout=15)
+            out, _ = p.communicate(timeout=15)  # closes its standard input: linkem ends
         except subprocess.TimeoutExpired:
             p.kill()
             out, _ = p.communicate()
