@@ -73,6 +73,15 @@ void put_handshake(std::string& out, std::string_view info_hash, std::string_vie
   out += peer_id.substr(0, 20);
 }
 
+std::optional<HandshakeAnswer> answer_handshake(const Handshake& theirs,
+                                                const std::optional<Hash20>& v1,
+                                                const std::optional<Hash20>& v2) {
+  if (v2 && theirs.info_hash == *v2) return HandshakeAnswer{*v2, true};
+  if (!v1 || theirs.info_hash != *v1) return std::nullopt;
+  if (v2 && theirs.v2()) return HandshakeAnswer{*v2, true};
+  return HandshakeAnswer{*v1, false};
+}
+
 Frame parse_message(std::string_view buffer, uint32_t max_length) {
   Frame f;
   if (buffer.size() < 4) return f;

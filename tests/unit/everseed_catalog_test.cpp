@@ -123,6 +123,42 @@ TEST(Catalog, SelectsByNameWholeHashOrPrefix) {
   EXPECT_TRUE(c.select("abc").empty());  // under 4 digits: a name, and no torrent has it
 }
 
+// MSE names the torrent by SHA-1("req2", hash): both hashes of a hybrid are found, after a
+// restart too, and nothing once it is removed.
+TEST(Catalog, FindsTorrentsByObfuscatedHashes) {
+  Fixture f;
+  auto req2 = [](const InfoHash& h) {
+    Sha1 sha;
+    sha.update("req2");
+    sha.update(h.view());
+    return sha.final();
+  };
+  InfoHash key;
+  InfoHash alt;
+  {
+    Catalog c(*f.store);
+    const Published* p = f.add(c);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(p->alt.has_value());
+    key = p->key;
+    alt = *p->alt;
+    InfoHash which;
+    EXPECT_EQ(c.find_obfuscated(req2(key), which), p);
+    EXPECT_EQ(which, key);
+    EXPECT_EQ(c.find_obfuscated(req2(alt), which), p);
+    EXPECT_EQ(which, alt);
+    EXPECT_EQ(c.find_obfuscated(Sha1::hash(key.view()), which), nullptr);  // not req2's hash
+  }
+  Catalog c(*f.store);
+  c.load();
+  InfoHash which;
+  ASSERT_NE(c.find_obfuscated(req2(alt), which), nullptr);
+  EXPECT_EQ(which, alt);
+  ASSERT_TRUE(c.remove(key));
+  EXPECT_EQ(c.find_obfuscated(req2(key), which), nullptr);
+  EXPECT_EQ(c.find_obfuscated(req2(alt), which), nullptr);
+}
+
 TEST(Catalog, StampsSurviveARestart) {
   Fixture f;
   InfoHash key;

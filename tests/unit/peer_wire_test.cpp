@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace evert::wire {
 namespace {
@@ -12,6 +14,51 @@ namespace {
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
           static_cast<char>(v)};
+}
+
+// BEP 52: every torrent kind, with the initiator's hash and upgrade bit.
+TEST(PeerWire, HandshakeAnswersFollowBep52ForEveryKindHashAndBit) {
+  const Hash20 v1 = [] { Hash20 h; h.fill(0x11); return h; }();
+  const Hash20 v2 = [] { Hash20 h; h.fill(0x22); return h; }();
+  const Hash20 other = [] { Hash20 h; h.fill(0x33); return h; }();
+  auto theirs = [](const Hash20& ih, bool bit) {
+    std::string out;
+    put_handshake(out, std::string_view(reinterpret_cast<const char*>(ih.data()), 20),
+                  std::string(20, 'P'), bit);
+    return *parse_handshake(out);
+  };
+  struct Case {
+    const char* what;
+    std::optional<Hash20> v1, v2;  // the torrent: v1, v2-only or hybrid
+    Hash20 sent;
+    bool bit;
+    std::optional<Hash20> answered;
+    bool upgraded;
+  };
+  const std::vector<Case> cases = {
+      {"v1, v1 hash", v1, std::nullopt, v1, false, v1, false},
+      {"v1, v1 hash and the bit (no v2 to upgrade to)", v1, std::nullopt, v1, true, v1, false},
+      {"v1, another hash", v1, std::nullopt, other, false, std::nullopt, false},
+      {"v2-only, v2 hash", std::nullopt, v2, v2, false, v2, true},
+      {"v2-only, v2 hash and the bit", std::nullopt, v2, v2, true, v2, true},
+      {"v2-only, another hash", std::nullopt, v2, v1, true, std::nullopt, false},
+      {"hybrid, v1 hash: stays v1", v1, v2, v1, false, v1, false},
+      {"hybrid, v1 hash and the bit: upgraded", v1, v2, v1, true, v2, true},
+      {"hybrid, v2 hash", v1, v2, v2, false, v2, true},
+      {"hybrid, v2 hash and the bit", v1, v2, v2, true, v2, true},
+      {"hybrid, another hash and the bit", v1, v2, other, true, std::nullopt, false},
+  };
+  for (const Case& c : cases) {
+    const auto a = answer_handshake(theirs(c.sent, c.bit), c.v1, c.v2);
+    ASSERT_EQ(a.has_value(), c.answered.has_value()) << c.what;
+    if (!a) continue;
+    EXPECT_EQ(a->info_hash, *c.answered) << c.what;
+    EXPECT_EQ(a->upgraded, c.upgraded) << c.what;
+  }
+  // A responder's own handshake never carries the bit.
+  std::string out;
+  put_handshake(out, std::string(20, 'I'), std::string(20, 'P'));
+  EXPECT_FALSE(parse_handshake(out)->v2());
 }
 
 TEST(PeerWire, HandshakeRoundTripsAndNamesItsBits) {

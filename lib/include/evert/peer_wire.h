@@ -34,8 +34,27 @@ struct Handshake {
 // Parses the 68-byte handshake. Precondition: bytes.size() >= kHandshakeSize. Errors: a wrong
 // protocol string.
 Result<Handshake> parse_handshake(std::string_view bytes);
-// Appends a handshake offering the fast and extension protocols (and v2 when `v2`).
-void put_handshake(std::string& out, std::string_view info_hash, std::string_view peer_id, bool v2);
+// Appends a handshake offering the fast and extension protocols, and with `v2` the BEP 52
+// upgrade bit (an initiator's offer for a hybrid torrent; a responder never sets it).
+void put_handshake(std::string& out, std::string_view info_hash, std::string_view peer_id,
+                   bool v2 = false);
+
+// What a responder answers to `theirs` for a torrent it has (BEP 52). `v1` is the torrent's
+// v1 info-hash (empty for a v2-only torrent), `v2` its v2 info-hash truncated to 20 bytes
+// (empty for a v1 torrent). The v2 hash is answered, and the connection runs as v2, when the
+// initiator used it, or used the v1 hash of a hybrid and set the upgrade bit ("the remote peer
+// may then respond with the new infohash to upgrade the connection"); otherwise the hash it
+// used. Either way the answer carries no upgrade bit: libtorrent 2.0 takes the hash it gets
+// back as the protocol (bt_peer_connection.cpp, read_info_hash), and a bit beside a v1 hash
+// only misleads. nullopt: `theirs` names neither hash.
+struct HandshakeAnswer {
+  std::array<uint8_t, 20> info_hash{};
+  bool upgraded = false;  // the v2 hash is answered
+};
+using Hash20 = std::array<uint8_t, 20>;
+std::optional<HandshakeAnswer> answer_handshake(const Handshake& theirs,
+                                                const std::optional<Hash20>& v1,
+                                                const std::optional<Hash20>& v2);
 
 enum class MsgId : uint8_t {
   kChoke = 0,

@@ -212,7 +212,8 @@ size_t Catalog::load() {
       p.alt = InfoHash::from(s->as_string());
       alias_[*p.alt] = p.key;
     }
-    by_key_.emplace(p.key, std::move(p));
+    auto [it, fresh] = by_key_.emplace(p.key, std::move(p));
+    if (fresh) index_obfuscated(it->second, true);
     newest_valid_ = false;
   });
   store_.for_each("counters", "", [&](const std::string& k, const std::string& v) {
@@ -250,6 +251,7 @@ Result<const Published*> Catalog::add(const std::string& torrent_bytes, const Me
   write_row(*p, stamps);
   if (p->alt) alias_[*p->alt] = p->key;
   auto [it, _] = by_key_.emplace(p->key, std::move(*p));
+  index_obfuscated(it->second, true);
   newest_valid_ = false;
   return &it->second;
 }
@@ -258,6 +260,7 @@ bool Catalog::remove(const InfoHash& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return false;
   if (it->second.alt) alias_.erase(*it->second.alt);
+  index_obfuscated(it->second, false);
   store_.del("torrents", key_bytes(key));
   store_.del("metainfo", key_bytes(key));
   store_.del("counters", key_bytes(key));
@@ -312,6 +315,53 @@ const Published* Catalog::find(const InfoHash& h) const {
   if (auto it = by_key_.find(h); it != by_key_.end()) return &it->second;
   if (auto a = alias_.find(h); a != alias_.end()) {
     if (auto it = by_key_.find(a->second); it != by_key_.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+namespace {
+
+Sha1Digest req2_of(const InfoHash& h) {
+  Sha1 sha;
+  sha.update("req2");
+  sha.update(h.view());
+  return sha.final();
+}
+
+uint64_t prefix_of(const Sha1Digest& d) {
+  uint64_t v = 0;
+  std::memcpy(&v, d.bytes.data(), sizeof v);
+  return v;
+}
+
+}  // namespace
+
+void Catalog::index_obfuscated(const Published& p, bool add) {
+  for (const InfoHash* h : {&p.key, p.alt ? &*p.alt : nullptr}) {
+    if (h == nullptr) continue;
+    const uint64_t k = prefix_of(req2_of(*h));
+    if (add) {
+      obfuscated_.emplace(k, &p);
+      continue;
+    }
+    for (auto [b, e] = obfuscated_.equal_range(k); b != e; ++b) {
+      if (b->second == &p) {
+        obfuscated_.erase(b);
+        break;
+      }
+    }
+  }
+}
+
+const Published* Catalog::find_obfuscated(const Sha1Digest& req2, InfoHash& which) const {
+  for (auto [b, e] = obfuscated_.equal_range(prefix_of(req2)); b != e; ++b) {
+    const Published* p = b->second;
+    for (const InfoHash* h : {&p->key, p->alt ? &*p->alt : nullptr}) {
+      if (h != nullptr && req2_of(*h) == req2) {
+        which = *h;
+        return p;
+      }
+    }
   }
   return nullptr;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "evert/daemon/store.h"
+#include "evert/hash.h"
 #include "evert/metainfo.h"
 #include "evert/result.h"
 #include "evert/tracker/types.h"
@@ -103,6 +104,10 @@ class Catalog {
   [[nodiscard]] std::vector<const Published*> select(const std::string& text,
                                                      size_t max = 20) const;
   [[nodiscard]] const Published* find(const InfoHash& any_hash) const;
+  // The torrent and which of its hashes H (v1, or truncated v2) an encrypted connection names:
+  // MSE sends SHA-1("req2", H) instead of H, so that an observer learns no info-hash; nullptr
+  // when no published torrent has such a hash.
+  [[nodiscard]] const Published* find_obfuscated(const Sha1Digest& req2, InfoHash& which) const;
   [[nodiscard]] size_t size() const { return by_key_.size(); }
   // The store's pages that reading every row touched leave resident memory (Store).
   void release_store_pages() { store_.release_mapped(); }
@@ -147,6 +152,10 @@ class Catalog {
   mutable std::vector<const Published*> newest_;  // list(), while newest_valid_
   mutable bool newest_valid_ = false;
   std::unordered_map<InfoHash, InfoHash, tracker::Id20Hash> alias_;  // alt -> key
+  // SHA-1("req2", hash) of each key and alt, by its first 8 bytes (find_obfuscated()): 40 bytes
+  // an entry, instead of hashing every torrent's hashes for each encrypted connection.
+  std::unordered_multimap<uint64_t, const Published*> obfuscated_;
+  void index_obfuscated(const Published& p, bool add);
   std::unordered_map<InfoHash, std::weak_ptr<const Torrent>, tracker::Id20Hash> open_;
   std::vector<InfoHash> counters_dirty_;
 };

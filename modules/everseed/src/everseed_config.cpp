@@ -27,6 +27,12 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
                            "ADDRESS:PORT peers reach the seed at, given to this daemon's tracker "
                            "(empty: the listen addresses that are not wildcards)",
                            tracker::check_listen),
+      bool_field<S>("utp", &S::utp, false,
+                    "Accept uTP (BEP 29) on the listen ports' numbers over UDP as well as TCP"),
+      daemon::choice_field<S>("encryption", &S::encryption, {"allow", "prefer", "require"}, true,
+                              "Message stream encryption (MSE/PE): allow (plaintext and "
+                              "encrypted handshakes; plaintext streams when the peer offers "
+                              "both), prefer (RC4 streams when offered), require (RC4 only)"),
       int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
                    "Peer connections at most (more are refused)"),
       int_field<S>("max_per_address", &S::max_per_address, 1, 10'000, true,

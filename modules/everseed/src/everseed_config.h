@@ -14,6 +14,14 @@ struct EverseedSection {
   // The address peers reach the seed at, given to this daemon's tracker; empty: each listen
   // address that is not a wildcard.
   std::vector<std::string> public_address;
+  // uTP (BEP 29) on the same port numbers over UDP: libtorrent-based clients (qBittorrent,
+  // Deluge) try it first and wait for it to time out before TCP.
+  bool utp = true;
+  // Message stream encryption (MSE/PE) of incoming connections, beside the plaintext
+  // handshake: "allow" takes both and lets an encrypting peer choose (plaintext when it offers
+  // both: RC4 costs CPU and hides nothing from anyone who can read the handshake), "prefer"
+  // answers such peers with RC4, "require" takes RC4 only (plaintext handshakes refused).
+  std::string encryption = "allow";
   int max_connections = 4096;
   int max_per_address = 8;
   int max_per_torrent = 500;  // peers of one torrent at once

@@ -17,6 +17,7 @@
 #include "evert/hash.h"
 #include "evert/merkle.h"
 #include "evert/tracker/types.h"
+#include "peer_stream.h"
 
 namespace evert::everseed {
 namespace {
@@ -63,13 +64,14 @@ struct SeedServer::Listener {
 
 struct SeedServer::Conn {
   uint64_t id = 0;
-  int fd = -1;
+  std::unique_ptr<PeerStream> stream;  // TCP or uTP
+  bool closed = false;                 // parked until the next sweep
   tracker::Endpoint peer;
   std::string address;  // for the per-address cap and logs
   std::string in;
   // Bytes queued for the peer, in order: messages and batches of piece messages. The front is
-  // sent up to out_off; out_bytes counts what is unsent. `blocked`: the socket's buffer is full
-  // and the writer watches for room.
+  // sent up to out_off; out_bytes counts what is unsent. `blocked`: the stream took less than
+  // offered, and says when it has room (PeerStream::Event::kWritable).
   std::deque<std::string> out;
   size_t out_off = 0;
   size_t out_bytes = 0;
@@ -87,8 +89,6 @@ struct SeedServer::Conn {
   uint32_t reads = 0;  // in flight on the workers
   Clock::time_point opened = Clock::now();
   Clock::time_point last_heard = Clock::now();
-  std::unique_ptr<daemon::FdWatcher> reader;
-  std::unique_ptr<daemon::FdWatcher> writer;
 };
 
 // A torrent being served: exists while it has peers.
@@ -210,41 +210,47 @@ void SeedServer::accept_from(Listener& l) {
     const int fd =
         accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    tracker::Endpoint peer = tracker::endpoint_of(ss);
-    std::string address = peer.to_string();
-    if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
-        per_address_[address] >= options_.max_per_address) {
-      ++counters_.refused;
-      if (per_address_[address] == 0) per_address_.erase(address);
-      ::close(fd);
-      continue;
-    }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ++per_address_[address];
-    ++counters_.connections;
-    auto c = std::make_unique<Conn>();
-    c->id = next_id_++;
-    c->fd = fd;
-    c->peer = peer;
-    c->address = std::move(address);
-    Conn* raw = c.get();
-    c->reader = std::make_unique<daemon::FdWatcher>(loop_, fd, daemon::FdWatcher::kRead,
-                                                    [this, raw](short) { on_readable(*raw); });
-    conns_.emplace(c->id, std::move(c));
+    const bool taken = accept(tracker::endpoint_of(ss), [this, fd](PeerStream::Notify notify) {
+      return tcp_stream(loop_, fd, std::move(notify));
+    });
+    if (!taken) ::close(fd);
   }
+}
+
+bool SeedServer::accept(const tracker::Endpoint& peer,
+                        const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
+  std::string address = peer.to_string();
+  if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
+      per_address_[address] >= options_.max_per_address) {
+    ++counters_.refused;
+    if (per_address_[address] == 0) per_address_.erase(address);
+    return false;
+  }
+  ++per_address_[address];
+  ++counters_.connections;
+  auto c = std::make_unique<Conn>();
+  c->id = next_id_++;
+  c->peer = peer;
+  c->address = std::move(address);
+  Conn* raw = c.get();
+  c->stream = make([this, raw](PeerStream::Event e) {
+    if (raw->closed) return;
+    if (e == PeerStream::Event::kReadable) return on_readable(*raw);
+    raw->blocked = false;
+    if (flush(*raw)) pump(*raw);
+  });
+  conns_.emplace(c->id, std::move(c));
+  return true;
 }
 
 void SeedServer::on_readable(Conn& c) {
   char buf[16384];
   for (int n = 0; n < 16; ++n) {
-    const ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
-    if (r == 0) return close(c, "");
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      return close(c, "");
-    }
+    const ssize_t r = c.stream->read(buf, sizeof buf);
+    if (r < 0) return close(c, c.stream->why().empty() ? "" : c.stream->why());
+    if (r == 0) break;
     c.in.append(buf, static_cast<size_t>(r));
     c.last_heard = Clock::now();
     if (static_cast<size_t>(r) < sizeof buf) break;
@@ -302,11 +308,22 @@ bool SeedServer::on_handshake(Conn& c) {
   c.pieces = static_cast<uint32_t>(c.torrent->meta.piece_count());
   c.in.erase(0, wire::kHandshakeSize);
 
+  // A hybrid is one swarm under two hashes: the answer is the hash the peer used, or the v2
+  // hash when it offers the upgrade (BEP 52).
+  const Metainfo& meta = c.torrent->meta;
+  std::optional<wire::Hash20> v1;
+  std::optional<wire::Hash20> v2;
+  if (meta.has_v1()) v1 = meta.info_hash_v1->bytes;
+  if (meta.has_v2()) v2 = meta.info_hash_v2_truncated().bytes;
+  const auto answer = wire::answer_handshake(*h, v1, v2);
+  if (!answer) {
+    close(c, "handshake hash matches neither of " + meta.name + "'s");
+    return false;
+  }
   std::string out;
-  // Answer with the hash the peer used: a hybrid is one swarm under two hashes (BEP 52).
-  wire::put_handshake(out, ih.view(),
-                      std::string_view(reinterpret_cast<const char*>(peer_id_.data()), 20),
-                      c.torrent->meta.has_v2());
+  wire::put_handshake(out,
+                      std::string_view(reinterpret_cast<const char*>(answer->info_hash.data()), 20),
+                      std::string_view(reinterpret_cast<const char*>(peer_id_.data()), 20));
   if (h->extension_protocol()) {
     wire::OurExtensionHandshake e;
     e.client = "Evertorrent " EVERT_VERSION;
@@ -613,37 +630,24 @@ void SeedServer::send(Conn& c, std::string bytes) {
   if (c.out_bytes > cap) close(c, "does not read what it asks for");
 }
 
-// Sends queued bytes until the socket is full (then the writer watches for room) or none are
-// left. Returns false when the connection was closed.
+// Writes queued bytes until the stream takes less than offered (then it says when it has room)
+// or none are left. Returns false when the connection was closed.
 bool SeedServer::flush(Conn& c) {
-  while (c.out_bytes > 0) {
+  while (c.out_bytes > 0 && !c.blocked) {
     std::array<iovec, kMaxIov> iov{};
     size_t n = 0;
     size_t skip = c.out_off;
     for (auto it = c.out.begin(); it != c.out.end() && n < iov.size(); ++it, skip = 0) {
       iov[n++] = {it->data() + skip, it->size() - skip};
     }
-    msghdr mh{};
-    mh.msg_iov = iov.data();
-    mh.msg_iovlen = n;
-    const ssize_t sent = ::sendmsg(c.fd, &mh, MSG_NOSIGNAL);
+    const ssize_t sent = c.stream->write(iov.data(), static_cast<int>(n));
     if (sent < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c.blocked = true;
-        if (!c.writer) {
-          Conn* raw = &c;
-          c.writer = std::make_unique<daemon::FdWatcher>(loop_, c.fd, daemon::FdWatcher::kWrite,
-                                                         [this, raw](short) {
-                                                           if (flush(*raw)) pump(*raw);
-                                                         });
-        } else {
-          c.writer->start();
-        }
-        return true;
-      }
       close(c, "");
       return false;
+    }
+    if (sent == 0) {
+      c.blocked = true;
+      return true;
     }
     auto left = static_cast<size_t>(sent);
     c.out_bytes -= left;
@@ -658,12 +662,6 @@ bool SeedServer::flush(Conn& c) {
       c.out_off = 0;
     }
   }
-  // Stopped, not destroyed: this may run inside the writer's own callback, whose captures are
-  // still in use after flush() returns.
-  if (c.blocked) {
-    c.blocked = false;
-    c.writer->stop();
-  }
   return true;
 }
 
@@ -673,9 +671,8 @@ void SeedServer::close(Conn& c, const std::string& why) {
     log_->info("peer {} dropped: {}", c.address, why);
   }
   leave_swarm(c);
-  if (c.reader) c.reader->stop();
-  if (c.writer) c.writer->stop();
-  ::close(c.fd);
+  c.closed = true;
+  c.stream->close();
   if (auto it = per_address_.find(c.address); it != per_address_.end() && --it->second <= 0) {
     per_address_.erase(it);
   }

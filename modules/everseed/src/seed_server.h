@@ -36,6 +36,7 @@
 #include "evert/daemon/event_loop.h"
 #include "evert/daemon/worker_pool.h"
 #include "evert/peer_wire.h"
+#include "peer_stream.h"
 
 namespace spdlog {
 class logger;
@@ -64,6 +65,11 @@ class SeedServer {
   SeedServer& operator=(const SeedServer&) = delete;
 
   Status listen(const sockaddr_storage& addr, unsigned len, const std::string& label);
+  // Takes a new connection from `peer` unless a cap refuses it (false: the caller drops it).
+  // `make` builds the connection's stream around the notifier it is given (TCP: the accepted
+  // socket; uTP: the endpoint's connection).
+  bool accept(const tracker::Endpoint& peer,
+              const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make);
   [[nodiscard]] std::vector<uint16_t> ports() const;
   // The peer id the seed gives in its handshakes (and the announcer to trackers).
   [[nodiscard]] const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
