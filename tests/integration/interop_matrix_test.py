@@ -38,6 +38,7 @@ The matrix is printed as markdown at the end of each row and written to EVERT_MA
   ctest --test-dir build -R '^matrix\\.' -j2 --output-on-failure   # every row, then the report
   unshare --net /usr/bin/python3 tests/integration/interop_matrix_test.py MatrixTest.test_aria2c_defaults
 """
+import glob
 import hashlib
 import http.client
 import json
@@ -76,6 +77,7 @@ LIMIT_WINDOW = 12.0  # how long a cell in CLIENT_LIMITS is watched for bytes tha
 SIZE = 3 << 20
 LOSSY_SIZE = 3 << 20
 PARALLEL = 3  # cells of a row at once (two ctest jobs on two cores)
+STOPPING = threading.Event()  # set by SIGTERM: the cells stop following their clients
 
 LEGEND = (
     "Times: from giving the client the link to the seed's first payload byte (the everseed's "
@@ -585,7 +587,7 @@ def follow(cell, client, seed=None):
     no byte from the seed by the row's no-byte deadline, not finished by its download deadline,
     or, for a CLIENT_LIMITS cell, LIMIT_WINDOW seconds without the download it cannot do."""
     row = cell.row
-    while cell.refused is None:
+    while cell.refused is None and not STOPPING.is_set():
         now = time.monotonic()
         waited = now - cell.t_give
         try:
@@ -631,7 +633,12 @@ def follow(cell, client, seed=None):
 
 class MatrixTest(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="evert-matrix-")
+        # The folders of earlier runs killed before their tearDown (SIGKILL): by PID.
+        for old in glob.glob(os.path.join(tempfile.gettempdir(), "evert-matrix-*-*")):
+            pid = os.path.basename(old).split("-")[2]
+            if pid.isdigit() and not netlab.pid_alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        self.root = tempfile.mkdtemp(prefix="evert-matrix-%d-" % os.getpid())
         self.watcher = None
         try:
             self.lab = netlab.Lab(self.root, LINKEM)
@@ -740,5 +747,9 @@ if __name__ == "__main__":
     netlab.ensure_private_namespace()
     # SIGTERM (ctest stopping the run) ends the test like a failure, so tearDown stops every
     # process and removes every namespace; after a SIGKILL the next run removes them.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def on_term(*_):
+        STOPPING.set()
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
     unittest.main()
