@@ -636,7 +636,8 @@ class MatrixTest(unittest.TestCase):
         # The folders of earlier runs killed before their tearDown (SIGKILL): by PID.
         for old in glob.glob(os.path.join(tempfile.gettempdir(), "evert-matrix-*-*")):
             pid = os.path.basename(old).split("-")[2]
-            if pid.isdigit() and not netlab.pid_alive(int(pid)):
+            kept = os.path.exists(os.path.join(old, "KEPT"))  # KEEP=1 asked for it
+            if pid.isdigit() and not netlab.pid_alive(int(pid)) and not kept:
                 shutil.rmtree(old, ignore_errors=True)
         self.root = tempfile.mkdtemp(prefix="evert-matrix-%d-" % os.getpid())
         self.watcher = None
@@ -652,6 +653,7 @@ class MatrixTest(unittest.TestCase):
             self.watcher.join(timeout=5)
         self.lab.close()
         if os.environ.get("KEEP"):
+            open(os.path.join(self.root, "KEPT"), "w").close()
             print("kept", self.root)
         else:
             shutil.rmtree(self.root, ignore_errors=True)
