@@ -144,6 +144,11 @@ ROWS = [
         mc.Libtorrent, columns=LOSSY_COLUMNS, lossy=True, mode="utp"),
     Row("lossy_libtorrent_tcp_only", "python3-libtorrent TCP only, 50 ms + 1% loss each way",
         mc.Libtorrent, columns=LOSSY_COLUMNS, lossy=True, mode="tcp"),
+    # libtorrent's own uTP over the same link, from a python3-libtorrent seed: the rate the
+    # everseed's uTP is compared with, measured in the same run.
+    Row("lossy_libtorrent_utp_control", "python3-libtorrent uTP only from a python3-libtorrent "
+        "seed, 50 ms + 1% loss each way (control)", mc.Libtorrent, columns=[("torrent", "v1")],
+        lossy=True, control=True, mode="utp"),
 ]
 
 ALL = "*"

@@ -479,6 +479,9 @@ class QBittorrent(Client):
         self.cookie = None
         self.hashes = ()
         self.peers = {}  # (address, connection, flags) -> (when first listed, peer)
+        self.meta_done = None  # when a magnet link's metadata came (its state left metaDL)
+        self.seed_back = None  # when the seed was listed again after that
+        self.seed_gone = False
         self.last = {}
 
     def start(self):
@@ -553,6 +556,17 @@ class QBittorrent(Client):
         status, _, body = self.request("GET", "/api/v2/sync/torrentPeers?hash=" + t["hash"])
         peers = json.loads(body).get("peers", {})
         now = time.monotonic()
+        # A magnet link's torrent is re-added once its metadata came, which ends its
+        # connections: note when that happened, and when the seed was listed again after it
+        # had gone from the list.
+        if self.meta_done is None and self.last.get("state") == "metaDL" != t["state"]:
+            self.meta_done = now
+            self.seed_gone = False
+        if self.meta_done is not None and self.seed_back is None:
+            if self.seed not in peers:
+                self.seed_gone = True
+            elif self.seed_gone:
+                self.seed_back = now
         for addr, p in peers.items():
             key = (addr, p.get("connection"), p.get("flags"))
             if key not in self.peers and len(self.peers) < 20:
@@ -572,8 +586,20 @@ class QBittorrent(Client):
         for (addr, conn, flags), (t, p) in sorted(self.peers.items(), key=lambda kv: kv[1][0]):
             out.append("+%.3f s peer %s %s flags %r client %r progress %s" % (
                 t - (t_give or 0), addr, conn, flags, p.get("client"), p.get("progress")))
+        if self.meta_done is not None:
+            out.append("+%.3f s metadata in (its state left metaDL); the seed listed again "
+                       "at %s" % (self.meta_done - (t_give or 0), "+%.3f s" % (
+                           self.seed_back - (t_give or 0)) if self.seed_back else "no time seen"))
         log = os.path.join(self.profile, "qBittorrent", "data", "logs", "qbittorrent.log")
         return out + tail(log, 6, grep=["Torrent", "torrent", "rror"])
+
+    def own_waits(self):
+        """qBittorrent re-adds a magnet link's torrent once the metadata came (the new torrent
+        announces and connects again, on libtorrent's tick)."""
+        if self.meta_done is not None and self.seed_back is not None:
+            return [(self.seed_back - self.meta_done, "qBittorrent re-adds a magnet's torrent "
+                     "after its metadata and connects again")]
+        return []
 
 
 # ---- rtorrent 0.9.8 -------------------------------------------------------------------------

@@ -167,6 +167,10 @@ class Lab:
         run("ip", "link", "add", "br0", "type", "bridge")
         run("ip", "addr", "add", SEED_ADDR + "/24", "dev", "br0")
         run("ip", "link", "set", "br0", "up")
+        # The hub routes between the bridge and the lossy hosts' links (its namespace is the
+        # test's own: the machine's forwarding is untouched).
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("1")
 
     def spawn(self, argv, log=None, netns=None, stdin=subprocess.DEVNULL, stdout=None,
               env=None, cwd=None):
@@ -198,6 +202,7 @@ class Lab:
         run("ip", "-n", name, "addr", "add", host.addr + "/24", "dev", "eth0")
         run("ip", "-n", name, "link", "set", "eth0", "up")
         run("ip", "-n", name, "link", "set", "lo", "up")
+        run("ip", "-n", name, "route", "add", "default", "via", SEED_ADDR)  # to lossy hosts
         return host
 
     def add_lossy_host(self, delay_ms, loss, seed, max_seconds):
