@@ -169,9 +169,16 @@ TRANSMISSION_UTP = (
     "no uTP packet ever comes back, and libutp's timer (tr-utp.c: created by the first incoming "
     "uTP packet) never runs: the SYN is never retried nor timed out; after its 30 s handshake "
     "timeout the seed is marked unreachable and retried 15 min later, over uTP again "
-    "(peer-mgr.c getReconnectIntervalSecs: numFails 1 + 2). Once uTP lands it also needs MSE: "
-    "a uTP handshake dropped in AWAITING_YB is retried over TCP but aborted at once "
-    "(handshake.c gotError: no return after tr_peerIoReconnect)")
+    "(peer-mgr.c getReconnectIntervalSecs: numFails 1 + 2). With uTP it also needs MSE (a uTP "
+    "handshake dropped in AWAITING_YB is retried over TCP but aborted at once: handshake.c "
+    "gotError has no return after tr_peerIoReconnect), and the BitTorrent handshake in a uTP "
+    "packet of its own: it leaves whatever follows the handshake in the same packet (the "
+    "extension handshake, HAVE_ALL) unread until another packet comes (peer-io.c "
+    "tr_peerIoTryRead reads the buffer again for TCP only), and the everseed sends nothing more "
+    "(seen with the transports branch: a 174-byte packet, 'handshakeDone: connected', then "
+    "nothing). Then it passes with its own waits: ~2.3 s to its first announce and up to 10 s "
+    "to its rechoke pulse, when it declares interest")
+
 
 class Cause:
     """Why a cell is expected to fail, and, where the margin is too thin to rely on the time bar
