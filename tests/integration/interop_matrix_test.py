@@ -230,9 +230,10 @@ class Limit:
     """A cell a client cannot download by its own limits: `outcome` is what it does instead
     (shown in the matrix), `check(cell)` is true when that is what happened."""
 
-    def __init__(self, outcome, check):
+    def __init__(self, outcome, check, ends_when=None):
         self.outcome = outcome
         self.check = check
+        self.ends_when = ends_when  # a line in the client's log that shows it: stop watching
 
 
 def no_payload(cell):
@@ -267,7 +268,7 @@ TRANSMISSION_HYBRID_MAGNET = Limit(
     "reason ('magnet status: checksum passed 1, metainfo parsed 0'), and is fetched again",
     no_payload)
 TRANSMISSION_HYBRID_MAGNET_SEEN = Limit(TRANSMISSION_HYBRID_MAGNET.outcome,
-                                        in_evidence("metainfo parsed 0"))
+                                        in_evidence("metainfo parsed 0"), "metainfo parsed 0")
 ARIA2_HYBRID_TORRENT = Limit(
     "no download: aria2 1.36 hashes the info dictionary re-encoded from its parse, which drops "
     "members with an empty key (XmlRpcRequestParserController::validMember; fixed in 1.37.0): "
@@ -599,6 +600,7 @@ def follow(cell, client, seed=None):
     no byte from the seed by the row's no-byte deadline, not finished by its download deadline,
     or, for a CLIENT_LIMITS cell, LIMIT_WINDOW seconds without the download it cannot do."""
     row = cell.row
+    polls = 0
     while cell.refused is None and not STOPPING.is_set():
         now = time.monotonic()
         waited = now - cell.t_give
@@ -621,7 +623,11 @@ def follow(cell, client, seed=None):
             cell.finished = True
             cell.finished_at = now
             return
-        if cell.limit and waited > LIMIT_WINDOW * (6 if row.control else 1):
+        if cell.limit and waited > LIMIT_WINDOW * (8 if row.control else 1):
+            return
+        polls += 1
+        if cell.limit and cell.limit.ends_when and polls % 20 == 0 and cell.limit.ends_when in \
+                "\n".join(mc.tail(client.log, 1000000)):
             return
         if st.error and "exited" in st.error:
             cell.error = st.error
@@ -722,7 +728,8 @@ class MatrixTest(unittest.TestCase):
         os.makedirs(OUT_DIR, exist_ok=True)
         with open(os.path.join(OUT_DIR, row.key + ".json"), "w") as f:
             json.dump({"row": row.key, "cells": results, "evertd": self.evertd.api(
-                "GET", "/v1/status")["version"], "when": int(time.time())}, f, indent=1)
+                "GET", "/v1/status")["version"], "when": int(time.time()),
+                "tracker_stats": self.evertd.api("GET", "/v1/tracker/stats")}, f, indent=1)
         text = matrix_report.markdown(results, ROWS, COLUMNS, LEGEND)
         with open(os.path.join(OUT_DIR, row.key + ".md"), "w") as f:
             f.write(text)

@@ -222,9 +222,10 @@ class Libtorrent(Client):
             if "skipping tracker announce" in msg:
                 continue
             out.append("+%.3f s %s %s" % (e["t"] - t0, e.get("type", e["event"]), msg))
-            if e["event"] == "first_byte":
-                break
-        return out[-14:]
+        # Up to its first byte, and the last events after it when it did not finish.
+        first = next((i for i, line in enumerate(out) if " first_byte " in line), len(out) - 1)
+        after = [] if self.status.finished else out[first + 1:][-8:]
+        return out[:first + 1][-14:] + after
 
 
 # ---- transmission-daemon 3.00 --------------------------------------------------------------

@@ -165,6 +165,10 @@ class Lab:
         remove_stale_namespaces()
         run("ip", "link", "set", "lo", "up")
         run("ip", "link", "add", "br0", "type", "bridge")
+        # A fixed MAC: a bridge otherwise takes the lowest of its ports' MACs, so a client
+        # added later could change it under the feet of the clients that cached the old one in
+        # their ARP tables (their packets to the seed then go astray until the entry expires).
+        run("ip", "link", "set", "br0", "address", "02:00:0a:63:00:01")
         run("ip", "addr", "add", SEED_ADDR + "/24", "dev", "br0")
         run("ip", "link", "set", "br0", "up")
         # The hub routes between the bridge and the lossy hosts' links (its namespace is the
