@@ -81,8 +81,10 @@ STOPPING = threading.Event()  # set by SIGTERM: the cells stop following their c
 
 LEGEND = (
     "Times: from giving the client the link to the seed's first payload byte (the everseed's "
-    "`uploaded`, polled every 15 ms). Bar: %.1f s (%.1f s over the lossy link) plus the "
-    "client's own waits (its first announce, and the pulses its log shows), listed below. "
+    "`uploaded`, polled every 15 ms). Bar: %.1f s (%.1f s over the lossy link) plus the waits "
+    "that are not the seed's: until the client's first announce reached the tracker (its own "
+    "timing; over the lossy link also a lost announce) and the pulses its log shows, listed "
+    "below. "
     "xfail: in EXPECTED_TO_FAIL_UNTIL_UTP_MSE or _FIXED_HERE (cause below); limit: what the "
     "client cannot read, in CLIENT_LIMITS; control: from a python3-libtorrent seed, no bar; "
     "n/a: the client has no BitTorrent v2." % (FIRST_BYTE_BOUND, LOSSY_FIRST_BYTE_BOUND))

@@ -19,7 +19,7 @@ def cell_text(c):
     if c["transport"]:
         notes.append(c["transport"])
     if c["result"] == "pass" and c["allowance_s"] >= 0.3:
-        notes.append("%.2f s own waits" % c["allowance_s"])
+        notes.append("%.2f s not the seed's" % c["allowance_s"])
     if c["result"] == "pass" and c["mib_per_s"] is not None and c["row"].startswith("lossy"):
         notes.append("%.1f MiB/s" % c["mib_per_s"])
     return text + (" (%s)" % ", ".join(notes) if notes else "")
