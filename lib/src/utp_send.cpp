@@ -92,8 +92,12 @@ size_t Socket::next_packet(uint64_t now_us, char* out, size_t cap) {
     probe_pending_ = false;
     if (size_t n = send_probe(now, out)) return n;
   }
-  if (size_t n = send_retransmission(now, out)) return n;
-  if (size_t n = send_new_data(now, out, false)) return n;
+  // Data is paced (see pace()); acks and the FIN are not.
+  pace_blocked_ = pace_next_us_ > now + kPaceSlackUs;
+  if (!pace_blocked_) {
+    if (size_t n = send_retransmission(now, out)) return n;
+    if (size_t n = send_new_data(now, out, false)) return n;
+  }
   if (size_t n = send_fin(now, out)) return n;
   if (ack_pending_ || (sack_pending_ && ooo_count_ > 0)) {
     return send_state(now, out, ooo_count_ > 0);
@@ -137,7 +141,22 @@ size_t Socket::transmit(uint16_t seq, OutPacket& r, uint64_t now_us, char* out) 
   stats_.bytes_sent += r.len;
   arm_rto(now_us);
   sent(now_us);
+  pace(now_us, size);
   return size;
+}
+
+// Pacing: data goes out at twice the window per round trip in slow start and 1.25 times after
+// it (what Linux's TCP does without the fq qdisc, tcp_update_pacing_rate), never more than
+// kPaceSlackUs ahead. Unpaced, a window leaves in one burst and arrives in one, and a receiver
+// whose UDP socket buffer holds less than a window (Linux's default holds about 90 of our
+// packets) drops the rest: measured over a 100 ms path, 330 packets lost at the receiver for
+// 65 on the link, each loss a window cut.
+void Socket::pace(uint64_t now_us, size_t bytes) {
+  const uint32_t srtt = cc_.srtt_us();
+  if (srtt == 0) return;
+  const uint64_t rate = uint64_t{cc_.cwnd()} * (cc_.slow_start() ? 8 : 5) / 4;  // a round trip
+  const uint64_t gap = bytes * uint64_t{srtt} / std::max<uint64_t>(rate, 1);
+  pace_next_us_ = std::max(pace_next_us_, now_us) + gap;
 }
 
 size_t Socket::send_retransmission(uint64_t now_us, char* out) {
@@ -251,8 +270,13 @@ void Socket::on_ack(const Packet& p, uint64_t now_us) {
   if (acked != 0) {
     stats_.bytes_acked += acked;
     // Growing the window means something only when it limited the sender (libtorrent's
-    // cwnd_saturated, line 3090).
-    const bool saturated = before + (o_.packet_size - kHeaderSize) > cc_.cwnd();
+    // cwnd_saturated, line 3090): the window was full, or bytes wait to be sent (pacing spreads
+    // a window over the round trip, so what is in flight when an ack comes is often less than
+    // the window; measured, slow start then grew by half a window a round trip, not one). Not
+    // past twice the peer's window, which would be a window nothing can use.
+    const bool waiting = send_next_ != send_base_ + send_buf_.size();
+    const bool saturated = (waiting || before + (o_.packet_size - kHeaderSize) > cc_.cwnd()) &&
+                           uint64_t{cc_.cwnd()} < 2 * std::max<uint64_t>(peer_wnd_, o_.packet_size);
     cc_.on_ack(acked, before, rtt, saturated);
   }
   if (progress) {
@@ -346,13 +370,15 @@ void Socket::mark_lost(uint16_t seq, OutPacket& r) {
   in_flight_ -= r.len;
   resend_.push_back() = seq;
   if (resend_.size() > 2 * out_.size() + kExtraPackets) compact_resend();
-  // Loss comes in bursts: halve the window once for the packets in flight when the first was
-  // found (BEP 29, libtorrent's experienced_loss, line 1936), then once per window.
-  if (!seq_less(seq, loss_seq_)) {
-    cc_.on_loss();
+  // Loss comes in bursts: the window is cut at most once for the packets in flight when the
+  // first was found (BEP 29, libtorrent's experienced_loss, line 1936); every loss is told, so
+  // that the congestion control can judge the window's loss rate.
+  const bool new_window = !seq_less(seq, loss_seq_);
+  if (new_window) {
     loss_seq_ = seq_nr_;
     bypass_ = 1;  // the fast retransmit goes now, whatever the window
   }
+  cc_.on_loss(new_window, static_cast<uint32_t>(out_.size()));
 }
 
 void Socket::on_timeout(uint64_t now_us) {

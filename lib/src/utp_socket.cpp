@@ -340,6 +340,7 @@ uint64_t Socket::deadline() const {
   if (probe_deadline_ != 0) d = std::min(d, probe_deadline_);
   if (!out_.empty()) d = std::min(d, last_ack_us_ + o_.stall_timeout_us);
   if (linger_deadline_ != 0) d = std::min(d, linger_deadline_);
+  if (pace_blocked_) d = std::min(d, pace_next_us_ - kPaceSlackUs);
   return d;
 }
 

@@ -66,7 +66,9 @@ TEST(UtpCongestion, SlowStartDoublesUntilTheDelayReachesTheTarget) {
 
 TEST(UtpCongestion, LedbatGainsAtMostItsGainPerRoundTripScaledByTheDelay) {
   Congestion c(params());
-  c.on_loss();  // out of slow start, window 2000
+  for (int i = 0; i < 4; ++i)  // more than 3 lost in a window: congestion, out of slow start
+    c.on_loss(i == 0, 4);
+  ASSERT_TRUE(c.congestive_loss());
   const uint32_t start = c.cwnd();
   ASSERT_EQ(start, 2 * kMss);
   c.on_delay_sample(1000, 0);
@@ -116,15 +118,47 @@ TEST(UtpCongestion, TheBaseDelayIsTheMinimumOfTheLastTwoMinutes) {
   EXPECT_EQ(c.queuing_delay_us(), 0u);
 }
 
-TEST(UtpCongestion, LossHalvesAndTimeoutRestartsSlowStart) {
+TEST(UtpCongestion, RandomLossIsResentCongestionHalvesTimeoutRestartsSlowStart) {
   Congestion c(params());
   c.on_delay_sample(1, 0);
   for (int i = 0; i < 4; ++i)
     c.on_ack(c.cwnd(), c.cwnd(), 0, true);
   EXPECT_EQ(c.cwnd(), 64 * kMss);
-  c.on_loss();
+  // Up to 3 losses in a window with no queue behind them: random, no cut, slow start goes on.
+  c.on_loss(true, 64);
+  c.on_loss(false, 64);
+  c.on_loss(false, 64);
+  EXPECT_FALSE(c.congestive_loss());
+  EXPECT_EQ(c.cwnd(), 64 * kMss);
+  EXPECT_TRUE(c.slow_start());
+  c.on_ack(c.cwnd(), c.cwnd(), 0, true);
+  EXPECT_EQ(c.cwnd(), 128 * kMss);
+  // A fourth in that window: the window it began in is halved, slow start ends.
+  c.on_loss(false, 64);
+  EXPECT_TRUE(c.congestive_loss());
   EXPECT_EQ(c.cwnd(), 32 * kMss);
   EXPECT_FALSE(c.slow_start());
+  EXPECT_EQ(c.ssthresh(), 32 * kMss);
+  c.on_loss(false, 64);  // once per window
+  EXPECT_EQ(c.cwnd(), 32 * kMss);
+  // A loss with the queue at half the target: congestion at once.
+  for (int i = 0; i < 3; ++i)
+    c.on_delay_sample(1 + 50'000, kSecond);
+  c.on_loss(true, 32);
+  EXPECT_TRUE(c.congestive_loss());
+  EXPECT_EQ(c.cwnd(), 16 * kMss);
+  // In a large window, more than 3% of its packets.
+  for (int i = 0; i < 3; ++i)
+    c.on_delay_sample(1, 2 * kSecond);
+  c.on_loss(true, 400);
+  for (int i = 0; i < 11; ++i)
+    c.on_loss(false, 400);
+  EXPECT_FALSE(c.congestive_loss());
+  EXPECT_EQ(c.cwnd(), 16 * kMss);
+  c.on_loss(false, 400);
+  EXPECT_TRUE(c.congestive_loss());
+  EXPECT_EQ(c.cwnd(), 8 * kMss);
+
   c.on_timeout(32 * kMss);
   EXPECT_EQ(c.cwnd(), kMss);
   EXPECT_TRUE(c.slow_start());

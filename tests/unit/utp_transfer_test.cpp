@@ -106,8 +106,9 @@ TEST(UtpTransfer, SlowStartFillsALongPathInAFewRoundTrips) {
 
 TEST(UtpTransfer, OnePercentLossOnALongPathKeepsATcpLikeRate) {
   // 50 ms each way, 1% loss each way, a 4 MiB/s bottleneck. TCP Reno's rate here is about
-  // MSS / RTT * 1.22 / sqrt(p) = 170 KB/s (Mathis et al.); timeouts instead of fast
-  // retransmits, or a window cut per lost packet, would fall far below.
+  // MSS / RTT * 1.22 / sqrt(p) = 170 KB/s (Mathis et al.) and BEP 29's halving per lossy
+  // window kept uTP near it (about 300 KB/s); random loss told from congestion
+  // (utp_congestion.h) and pacing reach 2.5 to 3.5 MB/s, as Linux's TCP does over such a link.
   // Also with no bandwidth limit (netem on loopback): a window leaves in one burst and comes
   // back acked by one packet, whose loss the tail loss probe must cover.
   for (uint64_t seed : {1, 2, 3, 4}) {
@@ -120,7 +121,7 @@ TEST(UtpTransfer, OnePercentLossOnALongPathKeepsATcpLikeRate) {
     ASSERT_TRUE(n.transfer(200 * kSecond));
     expect_clean(n);
     const Socket::Stats s = n.a->stats();
-    EXPECT_GT(rate(n, n.a_app.to_send), 220e3) << "seed " << seed;
+    EXPECT_GT(rate(n, n.a_app.to_send), 2e6) << "seed " << seed;
     EXPECT_GT(s.retransmits, 20u);
     EXPECT_LE(s.timeouts, 1u) << "seed " << seed;
   }
@@ -140,6 +141,24 @@ TEST(UtpTransfer, LedbatKeepsTheBottleneckQueueNearItsTarget) {
   EXPECT_GT(rate(n, n.a_app.to_send), 0.9 * kMiB);
   EXPECT_LT(n.a->stats().rtt_us, 100'000u + 100'000u + 50'000u);
   EXPECT_EQ(n.a->stats().retransmits, 0u);
+}
+
+TEST(UtpTransfer, AShallowQueueThatOverflowsIsCongestionNotRandomLoss) {
+  // A 1 MiB/s link whose queue holds 30 ms: it drops before the delay reaches the target, so
+  // only the share of a window lost says congestion (utp_congestion.h). The sender must still
+  // use the link and keep its losses to a few percent, not push at the queue's tail forever.
+  LinkConfig l;
+  l.delay_us = 20'000;
+  l.rate_bytes_s = kMiB;
+  l.queue_bytes = 30 * 1024;
+  Net n({}, {}, l, l, 5);
+  n.a_app.to_send = 16 * kMiB;
+  ASSERT_TRUE(n.transfer(100 * kSecond));
+  expect_clean(n);
+  EXPECT_GT(rate(n, n.a_app.to_send), 0.8 * kMiB);
+  const Socket::Stats s = n.a->stats();
+  const double packets = static_cast<double>(n.a_app.to_send) / 1380;
+  EXPECT_LT(static_cast<double>(s.retransmits), 0.05 * packets);
 }
 
 TEST(UtpTransfer, CloseAfterDataDeliversEverythingThenBothSidesClose) {

@@ -50,8 +50,9 @@ struct Options {
   // zero queuing delay (libtorrent's utp_gain_factor).
   uint32_t target_delay_us = 100'000;
   uint32_t gain = 3000;
-  // The first window: three full packets (about RFC 3390's 4380 bytes).
-  size_t initial_window = 3 * (1400 - kHeaderSize);
+  // The first window: ten full packets, as TCP's (RFC 6928). It is paced over the first round
+  // trip once there is a sample of it, and a seed's first answer is a handful of blocks.
+  size_t initial_window = 10 * (1400 - kHeaderSize);
   // Retransmission timeout: before any RTT sample (BEP 29: 1 s), its floor (BEP 29 and
   // libtorrent: 500 ms) and ceiling (libtorrent: 60 s).
   uint32_t initial_timeout_us = 1'000'000;
@@ -209,6 +210,9 @@ class Socket {
   [[nodiscard]] Header header(Type t, uint16_t seq, uint64_t now_us) const;
   void sent(uint64_t now_us);
   void arm_rto(uint64_t now_us);
+  void pace(uint64_t now_us, size_t bytes);
+  // Data may go this far ahead of its pacing time: the glue's timers fire to the millisecond.
+  static constexpr uint64_t kPaceSlackUs = 1000;
 
   Options o_;
   State state_;
@@ -267,6 +271,8 @@ class Socket {
   uint64_t rto_deadline_ = 0;     // 0: not armed
   uint64_t probe_deadline_ = 0;   // the tail loss probe's; 0: not armed
   uint64_t last_send_us_ = 0;     // for keep-alives
+  uint64_t pace_next_us_ = 0;     // when the next data packet may go (pace())
+  bool pace_blocked_ = false;     // data waits for it
   uint64_t last_ack_us_ = 0;      // the last progress of our oldest packet, for stalls
   uint64_t linger_deadline_ = 0;  // 0: none
   uint32_t timeouts_in_a_row_ = 0;

@@ -484,6 +484,13 @@ void UtpEndpoint::on_timer() {
 }
 
 void UtpEndpoint::remove(Conn& c) {
+  const utp::Socket::Stats st = c.sock.stats();
+  log_->debug(
+      "uTP {} ended ({}): {} bytes sent, {} acked, {} received, {} retransmits, {} "
+      "timeouts, rtt {} us, cwnd {}",
+      c.key.peer.to_string(),
+      c.sock.state() == utp::Socket::State::kFailed ? c.sock.failure() : "closed", st.bytes_sent,
+      st.bytes_acked, st.bytes_received, st.retransmits, st.timeouts, st.rtt_us, st.cwnd);
   if (c.scheduled) deadlines_.erase(c.when);
   if (!c.taken) left_half_open(c);
   if (c.stream != nullptr) c.stream->detach();
