@@ -188,6 +188,36 @@ class TransportTest(EverseedCase):
             s.close()
         self.assertIsNone(self.proc.poll())
 
+    @everseed_config(idle_timeout=10)
+    def test_a_quiet_seed_sends_keep_alives(self):
+        torrent, path, _ = self.make(1 << 20, "--v1")
+        j = self.publish(torrent, path)
+        self.assertEqual(j["state"], "done", j)
+        s = self.seed_socket(bytes.fromhex(j["torrent"]["info_hash"]))
+        try:
+            # Its messages after the handshake, then silence but for keep-alives: at half the
+            # idle_timeout (5 s here). We keep talking, so it does not drop us as idle.
+            start = time.time()
+            buf = b""
+            got_keep_alive = False
+            while time.time() - start < 12 and not got_keep_alive:
+                s.sendall(b"\0\0\0\0")
+                s.settimeout(2)
+                try:
+                    buf += s.recv(65536)
+                except socket.timeout:
+                    continue
+                while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                    n = struct.unpack(">I", buf[:4])[0]
+                    if n == 0:
+                        got_keep_alive = True
+                        waited = time.time() - start
+                    buf = buf[4 + n:]
+            self.assertTrue(got_keep_alive, "no keep-alive in 12 s")
+            self.assertGreater(waited, 3.5)
+        finally:
+            s.close()
+
     def try_handshake(self, s, skey):
         MsePeer(s, skey, provide=RC4, ia=bt_handshake(skey)).handshake()
 

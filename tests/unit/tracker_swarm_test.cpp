@@ -307,7 +307,7 @@ TEST(Swarm, ARecordIsFourteenBytesPerIpv4Peer) {
   EXPECT_LE(t.peer_bytes(), 10'000u * 14 * 9 / 8);  // growth by an eighth at most
 }
 
-TEST(Swarm, TheLocalSeedIsCountedAndListedFirstForLeechersOnly) {
+TEST(Swarm, TheLocalSeedIsCountedAndListedFirst) {
   SwarmTable t(SwarmOptions{});  // whitelist mode, nothing listed
   t.set_local_seed(v4(200, 6881), v6(200, 6881));
   AnnounceReply r;
@@ -323,10 +323,12 @@ TEST(Swarm, TheLocalSeedIsCountedAndListedFirstForLeechersOnly) {
   EXPECT_EQ(r.peers4[0].ip()[3], 200);
   EXPECT_TRUE(r.peers6.empty());  // an IPv4-only asker gets no IPv6 list
   EXPECT_EQ(r.peers4[0].id(), nullptr);
-  // A seed gets leechers only: not the local seed.
+  // An asker with nothing left gets leechers, and the local seed first too: a magnet client
+  // may say left=0 before it has the metadata, which the local seed is sure to have.
   t.announce(req(ih(1), 2, v4(2, 2), 0), 1000, r);
-  ASSERT_EQ(r.peers4.size(), 1u);
-  EXPECT_EQ(r.peers4[0].ip()[3], 1);
+  ASSERT_EQ(r.peers4.size(), 2u);
+  EXPECT_EQ(r.peers4[0].ip()[3], 200);
+  EXPECT_EQ(r.peers4[1].ip()[3], 1);
   EXPECT_EQ(r.counts.complete, 2u);
   t.remove_seeded(ih(1));
   EXPECT_EQ(t.announce(req(ih(3), 1, v4(1, 1), 5), 1000, r), Refusal::kNotAllowed);

@@ -98,6 +98,7 @@ struct SeedServer::Conn {
   uint32_t reads = 0;  // in flight on the workers
   Clock::time_point opened = Clock::now();
   Clock::time_point last_heard = Clock::now();
+  Clock::time_point last_sent = Clock::now();
 };
 
 // A torrent being served: exists while it has peers.
@@ -389,10 +390,18 @@ bool SeedServer::on_handshake(Conn& c) {
     close(c, "handshake hash matches neither of " + meta.name + "'s");
     return false;
   }
-  std::string out;
-  wire::put_handshake(out,
+  std::string hs;
+  wire::put_handshake(hs,
                       std::string_view(reinterpret_cast<const char*>(answer->info_hash.data()), 20),
                       std::string_view(reinterpret_cast<const char*>(peer_id_.data()), 20));
+  // The handshake goes alone, the messages after it in a write of their own: Transmission 3.00
+  // reads nothing after the handshake in the packet that brought it until another packet comes
+  // (peer-io.c re-reads its buffer for TCP only), so over uTP the extension handshake and
+  // have-all that shared its packet waited a minute for a keep-alive. Over uTP the second
+  // write leaves in the next packet (Nagle holds it until the first is acknowledged).
+  send(c, std::move(hs));
+  if (conns_.count(c.id) == 0) return false;
+  std::string out;
   if (h->extension_protocol()) {
     wire::OurExtensionHandshake e;
     e.client = "Evertorrent " EVERT_VERSION;
@@ -685,6 +694,7 @@ void SeedServer::counted(Conn& c, size_t blocks, uint64_t bytes) {
 // Queues `bytes` and sends what the socket takes now (unless it is known to be full).
 void SeedServer::send(Conn& c, std::string bytes) {
   if (bytes.empty()) return;
+  c.last_sent = Clock::now();
   // RC4 is a stream: bytes are encrypted in the order they are queued, which is the order
   // they are sent.
   if (c.enc) c.enc->apply(bytes.data(), bytes.size());
@@ -767,6 +777,22 @@ void SeedServer::sweep() {
   }
   for (Conn* c : late)
     close(*c, c->handshaken ? "idle" : "no handshake in time");
+  // A keep-alive after half the silence we allow a peer (idle_timeout, 60 s by default; BEP 3:
+  // "generally sent once every two minutes"): clients drop a silent peer after two minutes
+  // (Transmission) or a few, and a seed whose downloader is done or choked has nothing else to
+  // say.
+  const auto quiet_for = std::chrono::seconds(std::max(5, options_.idle_timeout / 2));
+  std::vector<uint64_t> quiet;
+  for (auto& [id, c] : conns_) {
+    if (c->handshaken && now - c->last_sent > quiet_for) quiet.push_back(id);
+  }
+  for (uint64_t id : quiet) {
+    if (auto it = conns_.find(id); it != conns_.end()) {
+      std::string ka;
+      wire::put_keep_alive(ka);
+      send(*it->second, std::move(ka));
+    }
+  }
   // The files of the torrents being served, every check_interval.
   for (auto& [key, sw] : swarms_) {
     if (now - sw->checked >= std::chrono::seconds(options_.check_interval)) {

@@ -379,8 +379,11 @@ void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint
   // from a random starting point in key order (random order) is a proportional mix.
   const bool asker_seeds = request.left == 0 || request.event == Event::kPaused;
   uint32_t want = request.numwant;
-  // A leecher of a torrent this daemon seeds gets the local seed first: it always has it all.
-  if (local && !asker_seeds) {
+  // Whoever asks about a torrent this daemon seeds gets the local seed first: it always has
+  // it all. Also an asker that says it has everything (left=0): a client starting from a
+  // magnet link may say so before it knows the size (aria2 1.36, download_helper.cc), and the
+  // local seed is the one peer sure to have the metadata. Not a partial seed that paused.
+  if (local && request.event != Event::kPaused) {
     const bool has4 = request.endpoint.family == Family::kV4 ||
                       (request.other && request.other->family == Family::kV4);
     const bool has6 = request.endpoint.family == Family::kV6 ||
