@@ -136,7 +136,7 @@ void Congestion::on_loss(bool new_window, uint32_t window_packets) {
   }
   ++episode_losses_;
   if (episode_congestive_) return;  // the window was cut for this one already
-  const bool queued = queuing_delay_us() * 2 >= p_.target_delay_us;
+  const bool queued = queuing_delay_us() >= p_.target_delay_us;
   const bool many = episode_losses_ > std::max<uint32_t>(3, episode_packets_ * 3 / 100);
   if (queued || many) {
     // Congestion (BEP 29): half the window the losses began in, and no more slow start.

@@ -92,10 +92,11 @@ size_t Socket::next_packet(uint64_t now_us, char* out, size_t cap) {
     probe_pending_ = false;
     if (size_t n = send_probe(now, out)) return n;
   }
-  // Data is paced (see pace()); acks and the FIN are not.
+  // New data is paced (see pace()); retransmissions (which free the peer's window), acks and
+  // the FIN are not.
+  if (size_t n = send_retransmission(now, out)) return n;
   pace_blocked_ = pace_next_us_ > now + kPaceSlackUs;
   if (!pace_blocked_) {
-    if (size_t n = send_retransmission(now, out)) return n;
     if (size_t n = send_new_data(now, out, false)) return n;
   }
   if (size_t n = send_fin(now, out)) return n;

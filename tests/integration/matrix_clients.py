@@ -341,29 +341,71 @@ class Transmission(Client):
         return out + ["+%.3f s %s" % (t, line[26:].strip()) for t, line in self.events()]
 
     def own_waits(self):
-        """Its peer manager connects on a 0.5 s pulse after the tracker answers; it declares
-        interest only on its 10 s rechoke pulse (peer-mgr.c RECHOKE_PERIOD_MSEC; peer-msgs.c
-        updateInterest() is empty: 'FIXME -- might need to poke the mgr on startup'), and
-        sends its requests on its own pulse after that."""
-        ev = self.events()
+        """Its peer manager connects on a 0.5 s pulse after the tracker answers; what it queues
+        goes out on its 0.5 s bandwidth pulse (bandwidth.c), over uTP each step of its MSE
+        handshake too; it declares interest only on its 10 s rechoke pulse (peer-mgr.c
+        RECHOKE_PERIOD_MSEC; peer-msgs.c updateInterest() is empty: 'FIXME -- might need to
+        poke the mgr on startup'), and sends its requests on its own pulse after that. From a
+        magnet link it drops its peers once the metadata is in, and connects again."""
+        seed = "[%s]:%s" % tuple(self.seed.rsplit(":", 1))
+        ev = timeline(self.log, [
+            "Got announce response", "Starting an OUTGOING", seed + " setting to state [awaiting yb]",
+            seed + " handshakeDone: connected", "Got a BT_FEXT_HAVE_ALL", "got a bitfield",
+            "Sending Interested", "got Unchoke", "requesting ", "Saving completed metadata",
+            "requesting metadata",
+            seed + " utp_on_write sending"], self.given_wall or 0,
+            lambda line: parse_stamp(line[1:24]) if line.startswith("[") else None,
+            first_only=False, limit=400)
+
+        def first(pattern, after=-1.0):
+            return next((t for t, line in ev if pattern in line and t >= after), None)
+
         waits = []
-        reply = first_at(ev, "Got announce response")
-        start = first_at(ev, "Starting an OUTGOING")
+        reply = first("Got announce response")
+        start = first("Starting an OUTGOING", reply or 0)
         if reply is not None and start is not None and start > reply:
             waits.append((start - reply, "Transmission connects on its peer pulse"))
-        ready = [x for x in (first_at(ev, "handshakeDone: connected"),
-                             first_at(ev, "Got a BT_FEXT_HAVE_ALL"), first_at(ev, "got a bitfield"))
-                 if x is not None]
-        interested = first_at(ev, "Sending Interested")
-        if ready and interested is not None and interested > max(ready):
+        metadata = first("Saving completed metadata")
+        if metadata is not None:
+            again = first("Starting an OUTGOING", metadata)
+            if again is not None:
+                waits.append((again - metadata, "from a magnet link it drops its peers once the "
+                              "metadata is in and connects again on its peer pulse"))
+        # The connection that downloads: the last one to complete its handshake.
+        dones = [t for t, line in ev if "handshakeDone: connected" in line]
+        yb_all = [t for t, line in ev if "setting to state [awaiting yb]" in line]
+        for done in dones:
+            yb = max((t for t in yb_all if t <= done), default=None)
+            if yb is not None and done > yb:
+                waits.append((done - yb, "its MSE handshake's steps go out on its write pulse"))
+        done = dones[-1] if dones else 0.0
+        ready = [x for x in (done, first("Got a BT_FEXT_HAVE_ALL", done),
+                             first("got a bitfield", done)) if x is not None]
+        if metadata is not None and dones and dones[0] < metadata:
+            # From a magnet link, on the first connection: the metadata request goes out on its
+            # pulses too (queued, then written).
+            asked = first("requesting metadata", dones[0])
+            if asked is not None and asked < metadata:
+                waits.append((asked - dones[0], "it asks for the metadata on its own pulse"))
+                sent = first("utp_on_write sending", asked)
+                if sent is not None and sent < metadata:
+                    waits.append((sent - asked, "and writes the request on its bandwidth pulse"))
+        interested = first("Sending Interested", done)
+        if interested is not None and interested > max(ready):
             waits.append((interested - max(ready), "Transmission declares interest on its 10 s "
                           "rechoke pulse"))
-        request = first_at(ev, "requesting ")
-        unchoke = first_at(ev, "got Unchoke")
+        unchoke = first("got Unchoke", done)
+        request = first("requesting ", max(interested or 0, unchoke or 0))
         if request is not None and interested is not None:
             after = max(interested, unchoke or 0)
             if request > after:
                 waits.append((request - after, "Transmission requests on its own pulse"))
+        writes = [t for t, line in ev if "utp_on_write sending" in line]
+        for what, at in (("interest", interested), ("requests", request)):
+            sent = next((t for t in writes if at is not None and t >= at), None)
+            if sent is not None and sent > at:
+                waits.append((sent - at, "Transmission writes its %s on its 0.5 s bandwidth "
+                              "pulse" % what))
         return waits
 
 
@@ -410,15 +452,29 @@ class Aria2(Client):
         return ["+%.3f s %s" % (t, line[27:220].strip()) for t, line in self.events()]
 
     def own_waits(self):
-        """aria2 connects to the peers a tracker gave on its once-a-second peer command."""
+        """aria2 connects to the peers a tracker gave on its once-a-second peer command. From a
+        magnet link it also asks for the metadata on a later tick, and the download the
+        metadata makes is a new one, which connects again on its next tick."""
         ev = self.events()
+        waits = []
         reply = first_at(ev, "UDPT received ANNOUNCE reply")
         if reply is None:
             reply = first_at(ev, "Response received")
         connect = first_at(ev, "Connecting to " + self.seed)
         if reply is not None and connect is not None and connect > reply:
-            return [(connect - reply, "aria2c connects on its 1 s peer command")]
-        return []
+            waits.append((connect - reply, "aria2c connects on its 1 s peer command"))
+        metadata = first_at(ev, "Download complete: [MEMORY][METADATA]")
+        have = first_at(ev, "From: %s have all" % self.seed)
+        if metadata is not None and have is not None and metadata > have:
+            waits.append((metadata - have, "aria2c asks for a magnet's metadata on its 1 s tick"))
+        if metadata is not None:
+            again = next((t for t, line in ev if t > metadata and
+                          ("To: %s interested" % self.seed in line or
+                           "Connecting to " + self.seed in line)), None)
+            if again is not None:
+                waits.append((again - metadata, "aria2c starts the download a magnet's metadata "
+                              "made as a new one, which connects on its next 1 s tick"))
+        return waits
 
 
 def aria2_info_hash(torrent):

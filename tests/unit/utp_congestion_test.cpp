@@ -141,9 +141,9 @@ TEST(UtpCongestion, RandomLossIsResentCongestionHalvesTimeoutRestartsSlowStart) 
   EXPECT_EQ(c.ssthresh(), 32 * kMss);
   c.on_loss(false, 64);  // once per window
   EXPECT_EQ(c.cwnd(), 32 * kMss);
-  // A loss with the queue at half the target: congestion at once.
+  // A loss with the queue at the target: congestion at once.
   for (int i = 0; i < 3; ++i)
-    c.on_delay_sample(1 + 50'000, kSecond);
+    c.on_delay_sample(1 + 100'000, kSecond);
   c.on_loss(true, 32);
   EXPECT_TRUE(c.congestive_loss());
   EXPECT_EQ(c.cwnd(), 16 * kMss);

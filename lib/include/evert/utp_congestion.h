@@ -20,7 +20,8 @@
 //    long path with random loss (radio links, busy Wi-Fi; 100 ms and 1% here) that kept uTP at
 //    a tenth of what Linux's TCP gets over the same link (measured: 0.16 against 4.9 MiB/s).
 //    LEDBAT has a congestion signal of its own, the queuing delay, so a loss counts as
-//    congestion when it comes with one (the queuing delay at half the target or more), or when
+//    congestion when it comes with one (the queuing delay at the target or more: a receiver busy
+//    for a few dozen milliseconds shows as delay too), or when
 //    a window loses more than max(3, 3%) of its packets (a queue that overflows without
 //    delaying first: a shallow buffer). Congestion halves the window the losses began in and
 //    ends slow start (BEP 29); other losses are only sent again. BBRv2 draws its line at 2%

@@ -153,6 +153,11 @@ size_t UtpEndpoint::KeyHash::operator()(const Key& k) const noexcept {
 UtpEndpoint::UtpEndpoint(daemon::EventLoop& loop, SeedServer& seed,
                          std::shared_ptr<spdlog::logger> log)
     : loop_(loop), seed_(seed), log_(std::move(log)), timer_(loop, [this] { on_timer(); }) {
+  // No Nagle: the seed writes whole messages and large batches, and a message held back to
+  // share a packet can wait a round trip for nothing. It also keeps the BitTorrent handshake in
+  // a packet of its own, apart from the messages after it, as Transmission 3.00 needs: it reads
+  // nothing after the handshake in the packet that brought it until another packet comes.
+  options_.nagle = false;
   out_mem_.resize(kBatch * kSlot);
   out_len_.resize(kBatch);
   out_to_.resize(kBatch);
