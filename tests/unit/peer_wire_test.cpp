@@ -18,9 +18,21 @@ std::string be32(uint32_t v) {
 
 // BEP 52: every torrent kind, with the initiator's hash and upgrade bit.
 TEST(PeerWire, HandshakeAnswersFollowBep52ForEveryKindHashAndBit) {
-  const Hash20 v1 = [] { Hash20 h; h.fill(0x11); return h; }();
-  const Hash20 v2 = [] { Hash20 h; h.fill(0x22); return h; }();
-  const Hash20 other = [] { Hash20 h; h.fill(0x33); return h; }();
+  const Hash20 v1 = [] {
+    Hash20 h;
+    h.fill(0x11);
+    return h;
+  }();
+  const Hash20 v2 = [] {
+    Hash20 h;
+    h.fill(0x22);
+    return h;
+  }();
+  const Hash20 other = [] {
+    Hash20 h;
+    h.fill(0x33);
+    return h;
+  }();
   auto theirs = [](const Hash20& ih, bool bit) {
     std::string out;
     put_handshake(out, std::string_view(reinterpret_cast<const char*>(ih.data()), 20),
