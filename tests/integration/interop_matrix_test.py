@@ -357,6 +357,21 @@ everseed:
                 out.append(line[11:])
         return out[:12]
 
+    def first_time(self, addr, text, since):
+        """Unix seconds of the daemon's first log line after `since` that names `addr` and
+        holds `text`, or None."""
+        for line in mc.tail(self.log, 100000, grep=[addr + ":"]):
+            if text not in line:
+                continue
+            try:
+                t = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + float(
+                    "0" + line[19:23])
+            except ValueError:
+                continue
+            if t >= since:
+                return t
+        return None
+
     def publish(self, path, version):
         """Publishes `path` with evertctl as a user would; returns (torrent file, info)."""
         torrent = path + ".torrent"
@@ -581,6 +596,17 @@ def run_cell(lab, evertd, watcher, cell, root):
         if host.lossy:
             cell.link_counters = lab.linkem_counters(host)
         cell.seed_log = evertd.lines_about(host.addr, cell.t_give_wall or time.time())
+        if (isinstance(client, mc.QBittorrent) and cell.source == "magnet" and
+                cell.seed_first_byte is not None and cell.t_give_wall):
+            # qBittorrent closes the connection that brought a magnet link's metadata and adds
+            # the torrent again (a new libtorrent torrent), which connects anew: from the first
+            # connection's end (in evertd's log) to the first byte is its own.
+            ended = evertd.first_time(host.addr, "ended (closed)", cell.t_give_wall)
+            first_wall = cell.t_give_wall + (cell.seed_first_byte - cell.t_give)
+            if ended is not None and ended < first_wall:
+                cell.own_waits.append((round(first_wall - ended, 3), "qBittorrent adds a magnet "
+                                       "link's torrent again once the metadata is in, and "
+                                       "connects anew"))
     if cell.finished:
         got = os.path.join(client.out, os.path.basename(cell.path))
         cell.data_ok = os.path.exists(got) and digest(got) == cell.digest
