@@ -66,6 +66,7 @@ class TcpStream final : public PeerStream {
 
   [[nodiscard]] const std::string& why() const override { return why_; }
   [[nodiscard]] const char* kind() const override { return "TCP"; }
+  [[nodiscard]] bool packets() const override { return false; }
 
  private:
   void watch_for_room() {

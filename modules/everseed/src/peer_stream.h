@@ -38,6 +38,9 @@ class PeerStream {
   [[nodiscard]] virtual const std::string& why() const = 0;
   // "TCP" or "uTP", for logs.
   [[nodiscard]] virtual const char* kind() const = 0;
+  // Whether each write leaves in packets of its own that the peer may read one at a time (uTP
+  // without Nagle), rather than as part of a byte stream (TCP).
+  [[nodiscard]] virtual bool packets() const = 0;
 };
 
 // A connected, non-blocking TCP socket, which the stream owns (closed with it).

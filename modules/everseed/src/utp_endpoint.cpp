@@ -127,6 +127,7 @@ class UtpEndpoint::Stream final : public PeerStream {
 
   [[nodiscard]] const std::string& why() const override { return why_; }
   [[nodiscard]] const char* kind() const override { return "uTP"; }
+  [[nodiscard]] bool packets() const override { return true; }
 
   void notify(Event e) { notify_(e); }
   void detach() { conn_ = nullptr; }
