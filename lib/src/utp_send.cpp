@@ -151,10 +151,12 @@ size_t Socket::transmit(uint16_t seq, OutPacket& r, uint64_t now_us, char* out) 
 // kPaceSlackUs ahead. Unpaced, a window leaves in one burst and arrives in one, and a receiver
 // whose UDP socket buffer holds less than a window (Linux's default holds about 90 of our
 // packets) drops the rest: measured over a 100 ms path, 330 packets lost at the receiver for
-// 65 on the link, each loss a window cut.
+// 65 on the link, each loss a window cut. Round trips within twice the slack are not paced: the
+// glue's timers cannot keep gaps that short, and a pause of a timer's millisecond is a whole
+// round trip there (measured on loopback to libtorrent: 64-98 MiB/s paced, 125-151 unpaced).
 void Socket::pace(uint64_t now_us, size_t bytes) {
   const uint32_t srtt = cc_.srtt_us();
-  if (srtt == 0) return;
+  if (srtt <= 2 * kPaceSlackUs) return;
   const uint64_t rate = uint64_t{cc_.cwnd()} * (cc_.slow_start() ? 8 : 5) / 4;  // a round trip
   const uint64_t gap = bytes * uint64_t{srtt} / std::max<uint64_t>(rate, 1);
   pace_next_us_ = std::max(pace_next_us_, now_us) + gap;
