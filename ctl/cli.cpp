@@ -83,7 +83,7 @@ bool stderr_is_tty() {
 void print_json(const nlohmann::json& j) {
   // Torrent names and paths are bytes, not always UTF-8: replace invalid sequences instead of
   // throwing.
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  std::cout << json_text(j, 2) << '\n';
 }
 
 }  // namespace evert::ctl

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "evert/json_text.h"
+
 namespace evert::ctl {
 
 // Exit codes (evertctl(1)).

@@ -35,7 +35,7 @@ struct AccountArgs {
 
 std::optional<json> call(const AccountArgs& a, const std::string& method, const std::string& path,
                          const json& body, int& code) {
-  return call_daemon(a.common, a.daemon, method, path, body.is_null() ? "" : body.dump(), code,
+  return call_daemon(a.common, a.daemon, method, path, body.is_null() ? "" : json_text(body), code,
                      kModule);
 }
 

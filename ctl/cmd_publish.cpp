@@ -23,6 +23,7 @@
 #include "evert/base64.h"
 #include "evert/control_client.h"
 #include "evert/file_list.h"
+#include "evert/json_text.h"
 #include "evert/magnet.h"
 #include "evert/metainfo.h"
 #include "evert/unique_fd.h"
@@ -161,6 +162,47 @@ struct Handover {
   uint64_t total = 0;
 };
 
+// `s` with each byte that is not part of a UTF-8 character (and each control character) shown
+// as \xNN, for an error message.
+std::string shown(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    if (c >= 0x20 && c != 0x7f && i + len <= s.size() && valid_utf8(s.substr(i, len))) {
+      out.append(s.substr(i, len));
+    } else {
+      len = 1;
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+    i += len;
+  }
+  return out;
+}
+
+// Paths and names go to evertd in JSON, which holds UTF-8 text only, and BitTorrent's names are
+// UTF-8 (BEP 3): a name that is not would reach the torrent altered, so it is refused here.
+Status check_utf8(const std::string& what) {
+  if (valid_utf8(what)) return Ok{};
+  return Error(shown(what) +
+               ": the name is not valid UTF-8, which a torrent cannot hold; rename it (convmv "
+               "converts names from another encoding)");
+}
+
+Status check_names(const std::string& name, const std::vector<InputFile>& files) {
+  if (auto st = check_utf8(name); !st) return st;
+  for (const auto& f : files) {
+    for (const auto& part : f.path) {
+      if (!valid_utf8(part)) return check_utf8(f.disk_path);
+    }
+  }
+  return Ok{};
+}
+
 Result<Handover> open_files(const std::vector<InputFile>& files, const std::string& name) {
   Handover h;
   h.name = name;
@@ -175,7 +217,7 @@ Result<Handover> open_files(const std::vector<InputFile>& files, const std::stri
     UniqueFd fd(::open(f.disk_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd.valid()) return Error(f.disk_path + ": " + std::strerror(errno));
     h.entries.push_back(
-        json{{"path", f.path}, {"size", f.size}, {"executable", f.executable}}.dump());
+        json_text(json{{"path", f.path}, {"size", f.size}, {"executable", f.executable}}));
     h.fds.push_back(std::move(fd));
     h.total += f.size;
   }
@@ -259,13 +301,14 @@ int run_publish(CLI::App& cmd, const PublishArgs& a) {
   int code = kExitOk;
   uint64_t job = 0;
   if (a.in_place) {
+    if (auto st = check_utf8(absolute); !st) return fail(a.common, "input", st.error().message);
     json body;
     if (given) {
       body = {{"torrent", to_base64(torrent_bytes)}, {"data", absolute}};
     } else {
       body = {{"path", absolute}, {"options", options_json(o, a.torrent.no_date)}};
     }
-    auto r = call_daemon(a.common, a.daemon, "POST", "/v1/publish", body.dump(), code);
+    auto r = call_daemon(a.common, a.daemon, "POST", "/v1/publish", json_text(body), code);
     if (!r) return code;
     job = r->value("job", uint64_t{0});
   } else {
@@ -291,6 +334,7 @@ int run_publish(CLI::App& cmd, const PublishArgs& a) {
     // The control socket first: a clear error when evertd is not running, and it starts a
     // socket-activated daemon before the descriptor socket is needed.
     if (!call_daemon(a.common, a.daemon, "GET", "/v1/status", "", code)) return code;
+    if (auto st = check_names(name, files); !st) return fail(a.common, "input", st.error().message);
     auto h = open_files(files, name);
     if (!h) return fail(a.common, "input", h.error().message);
     json header = {
@@ -299,8 +343,8 @@ int run_publish(CLI::App& cmd, const PublishArgs& a) {
     std::vector<int> raw;
     for (const auto& fd : h->fds)
       raw.push_back(fd.get());
-    auto r =
-        control_send_fds(fd_socket_path(a.daemon.socket_path()), header.dump(), h->entries, raw);
+    auto r = control_send_fds(fd_socket_path(a.daemon.socket_path()), json_text(header), h->entries,
+                              raw);
     if (!r) return fail(a.common, "unreachable", r.error().message);
     auto j = json::parse(r->body, nullptr, false);
     if (r->status >= 400 || !j.is_object()) {

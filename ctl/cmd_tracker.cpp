@@ -425,9 +425,10 @@ void print_value(const nlohmann::json& v, int indent) {
     } else if (e.is_array()) {
       std::cout << pad << k << ": " << e.size() << (e.size() == 1 ? " entry" : " entries") << '\n';
       for (const auto& x : e)
-        std::cout << pad << "  " << (x.is_string() ? x.get<std::string>() : x.dump()) << '\n';
+        std::cout << pad << "  " << (x.is_string() ? x.get<std::string>() : json_text(x)) << '\n';
     } else {
-      std::cout << pad << k << ": " << (e.is_string() ? e.get<std::string>() : e.dump()) << '\n';
+      std::cout << pad << k << ": " << (e.is_string() ? e.get<std::string>() : json_text(e))
+                << '\n';
     }
   }
 }

@@ -1,4 +1,6 @@
 // evertctl: the Evertorrent client. A thin shell: each verb lives in its own cmd_*.cpp.
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "cli.h"
@@ -30,8 +32,14 @@ int main(int argc, char** argv) {
     app.exit(e);  // prints the message and the hint
     return kExitUsage;
   }
-  for (const auto& c : commands) {
-    if (c.app->parsed()) return c.run();
+  // A command's own errors are reported by the command; this is the last word on anything
+  // else (a library's exception), instead of std::terminate's abort and core dump.
+  try {
+    for (const auto& c : commands) {
+      if (c.app->parsed()) return c.run();
+    }
+  } catch (const std::exception& e) {
+    return fail(std::string("internal error: ") + e.what());
   }
   return kExitUsage;
 }

@@ -49,6 +49,9 @@ void Daemon::setup_logging() {
   log_ = std::make_shared<spdlog::logger>("evertd", sinks_.begin(), sinks_.end());
   log_->set_level(spdlog::level::from_str(config_.log.level));
   log_->flush_on(spdlog::level::info);
+  set_callback_error_handler([log = log_](const char* where, const char* what) {
+    log->error("{} failed and was stopped; the daemon goes on: {}", where, what);
+  });
 }
 
 void Daemon::request_stop() {
@@ -76,6 +79,7 @@ json Daemon::status_json() const {
   return {{"version", EVERT_VERSION},
           {"pid", getpid()},
           {"uptime_seconds", uptime.count()},
+          {"callback_errors", callback_errors()},
           {"config_files", config_.files},
           {"state_dir", config_.daemon.state_dir},
           {"modules", mods},

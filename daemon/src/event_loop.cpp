@@ -3,6 +3,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include <atomic>
+#include <cstdio>
+#include <exception>
 #include <stdexcept>
 
 namespace evert::daemon {
@@ -14,7 +17,35 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   tv.tv_usec = static_cast<suseconds_t>(ms.count() % 1000 * 1000);
   return tv;
 }
+
+std::function<void(const char*, const char*)>& error_handler() {
+  static std::function<void(const char*, const char*)> h;
+  return h;
+}
+std::atomic<uint64_t> g_errors{0};
+
 }  // namespace
+
+void report_callback_error(const char* where, const char* what) noexcept {
+  g_errors.fetch_add(1, std::memory_order_relaxed);
+  try {
+    if (error_handler()) {
+      error_handler()(where, what);
+      return;
+    }
+    std::fprintf(stderr, "evertd: %s failed and was stopped: %s\n", where, what);
+  } catch (...) {
+    std::fputs("evertd: a callback failed and was stopped\n", stderr);
+  }
+}
+
+void set_callback_error_handler(std::function<void(const char*, const char*)> handler) {
+  error_handler() = std::move(handler);
+}
+
+uint64_t callback_errors() {
+  return g_errors.load(std::memory_order_relaxed);
+}
 
 EventLoop::EventLoop() {
   // post() activates an event from other threads, which libevent allows once it knows about
@@ -57,7 +88,7 @@ void EventLoop::drain(int, short, void* self) {
     batch.swap(loop->posted_);
   }
   for (auto& fn : batch)
-    fn();
+    guarded("a posted function", fn);
 }
 
 Timer::Timer(EventLoop& loop, std::function<void()> callback) : callback_(std::move(callback)) {
@@ -85,7 +116,8 @@ bool Timer::active() const {
 }
 
 void Timer::fire(int, short, void* self) {
-  static_cast<Timer*>(self)->callback_();
+  auto* t = static_cast<Timer*>(self);
+  guarded("a timer", [t] { t->callback_(); });
 }
 
 FdWatcher::FdWatcher(EventLoop& loop, int fd, short events, std::function<void(short)> callback)
@@ -107,7 +139,8 @@ void FdWatcher::start() {
 }
 
 void FdWatcher::fire(int, short what, void* self) {
-  static_cast<FdWatcher*>(self)->callback_(what);
+  auto* w = static_cast<FdWatcher*>(self);
+  guarded("a socket watcher", [w, what] { w->callback_(what); });
 }
 
 }  // namespace evert::daemon

@@ -10,6 +10,7 @@ API token; login-only reading.
 
 Every wait is bounded; every process a test starts is stopped by PID, also when it fails."""
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -26,6 +27,18 @@ from everseed_test import ADDR, EVERTCTL
 from web_test import WebTest
 
 PASSWORD = "correct horse battery"
+
+
+def bencode(v):
+    """Bencoding of ints, bytes, lists and dicts with bytes keys (sorted), for hand-made
+    torrents."""
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(bencode(x) for x in v) + b"e"
+    return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
 
 
 class WebPagesTest(WebTest):
@@ -418,6 +431,71 @@ class WebPagesTest(WebTest):
         listed = json.loads(self.request("GET", "/api/v1/torrents")[2])
         self.assertNotIn("data", listed["torrents"][0])
         self.assertEqual(self.request("GET", f"/api/v1/tracker/swarm?info_hash={ih}")[0], 404)
+
+    def test_names_that_are_not_utf8_break_nothing(self):
+        """Issue 15: one request with a byte that is not UTF-8 in its path ended evertd (the 404's
+        JSON echoed it, and nlohmann's strict dump() threw through libevent), and so did every
+        view of a torrent whose name, comment or tracker was not UTF-8; evertctl aborted on such
+        file names."""
+        def ok():
+            st, _, body = self.request("GET", "/api/v1/torrents")
+            self.assertEqual(st, 200, body)
+
+        # A raw request: http.client would refuse to send the byte.
+        for path in (b"/api/v1/\xff", b"/api/v1/torrent?id=\xc3\x28", b"/\xfe\xff",
+                     b"/t/\xed\xa0\x80"):
+            with socket.create_connection((ADDR, self.web_port), timeout=10) as c:
+                c.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nAccept: application/json"
+                          b"\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+            self.assertRegex(answer, rb"^HTTP/1.1 (400|404) ", (path, answer[:200]))
+            if b"application/json" in answer.split(b"\r\n\r\n")[0]:
+                json.loads(answer.split(b"\r\n\r\n", 1)[1])  # valid JSON, U+FFFD for the byte
+            ok()
+        # A torrent whose name, comment and tracker are Latin-1, published with its data.
+        data = os.urandom(40000)
+        path = os.path.join(self.root, "data", "latin1.bin")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        pieces = b"".join(hashlib.sha1(data[i:i + 16384]).digest()
+                          for i in range(0, len(data), 16384))
+        meta = {b"announce": b"http://tr\xe9.example/announce", b"comment": b"caf\xe9 \xff",
+                b"info": {b"length": len(data), b"name": b"caf\xe9.bin",
+                          b"piece length": 16384, b"pieces": pieces}}
+        torrent = os.path.join(self.root, "latin1.torrent")
+        with open(torrent, "wb") as f:
+            f.write(bencode(meta))
+        j = self.publish(torrent, path)
+        self.assertEqual(j["state"], "done", j)
+        ih = j["torrent"]["info_hash"]
+        for page in (f"/api/v1/torrent?id={ih}", "/api/v1/torrents", f"/t/{ih}", "/",
+                     "/feed.xml", f"/t/{ih}.torrent"):
+            st, _, body = self.request("GET", page)
+            self.assertEqual(st, 200, (page, body[:300]))
+        shown = json.loads(self.request("GET", f"/api/v1/torrent?id={ih}")[2])
+        self.assertIn("caf\ufffd.bin", json.dumps(shown, ensure_ascii=False))
+        r = self.evertctl("list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("caf\ufffd.bin", r.stdout)
+        r = self.evertctl("list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # evertctl publish refuses a name it cannot send as it is, with a clear error.
+        bad = os.path.join(self.root.encode(), b"data", b"na\xefve.bin")
+        with open(bad, "wb") as f:
+            f.write(b"x" * 1000)
+        for extra in ([], ["--in-place"]):
+            r = subprocess.run([EVERTCTL.encode(), b"publish", bad, *[e.encode() for e in extra],
+                                b"--socket", self.sock.encode()], capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(b"na\\xEFve.bin: the name is not valid UTF-8", r.stderr)
+        self.assertEqual(self.api("GET", "/v1/status")["callback_errors"], 0)
+        ok()
 
     def test_the_admin_page_manages_users_and_torrents(self):
         self.add_user("boss", admin=True)

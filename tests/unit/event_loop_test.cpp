@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "evert/daemon/worker_pool.h"
 
@@ -68,6 +72,48 @@ TEST(FdWatcher, StopsAndStartsAgainFromItsOwnCallback) {
   guard.start(std::chrono::seconds(10), false);
   loop.run();
   EXPECT_EQ(fired, 3);
+  w.reset();
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(EventLoop, AnExceptionInACallbackIsReportedAndTheLoopGoesOn) {
+  // STYLE.md §7: no exception escapes a callback; before, one thrown from a timer, a watcher or a
+  // posted function reached libevent's C frames and std::terminate ended the daemon.
+  std::vector<std::string> told;
+  set_callback_error_handler([&](const char* where, const char* what) {
+    told.push_back(std::string(where) + ": " + what);
+  });
+  const uint64_t before = callback_errors();
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  std::unique_ptr<FdWatcher> w;
+  w = std::make_unique<FdWatcher>(loop, fds[0], FdWatcher::kRead, [&](short) {
+    w->stop();
+    throw std::runtime_error("from a watcher");
+  });
+  Timer bad(loop, [] { throw std::runtime_error("from a timer"); });
+  bad.start(std::chrono::milliseconds(1), false);
+  loop.post([] { throw 42; });
+  int after = 0;
+  Timer good(loop, [&] {
+    ++after;
+    loop.stop();
+  });
+  good.start(std::chrono::milliseconds(30), false);
+  Timer guard(loop, [&] { loop.stop(); });
+  guard.start(std::chrono::seconds(10), false);
+  loop.run();
+  set_callback_error_handler(nullptr);
+  EXPECT_EQ(after, 1);
+  EXPECT_EQ(callback_errors() - before, 3U);
+  std::sort(told.begin(), told.end());
+  ASSERT_EQ(told.size(), 3U);
+  EXPECT_EQ(told[0], "a posted function: an exception that is not a std::exception");
+  EXPECT_EQ(told[1], "a socket watcher: from a watcher");
+  EXPECT_EQ(told[2], "a timer: from a timer");
   w.reset();
   ::close(fds[0]);
   ::close(fds[1]);

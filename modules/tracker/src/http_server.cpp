@@ -583,7 +583,18 @@ bool HttpServer::process(Connection& c) {
           c.pending_keep = keep;
           c.pending_head = head_only;
           current_ = &c;
-          handler_(req, response_);
+          try {
+            handler_(req, response_);
+          } catch (const std::exception& e) {
+            // A handler's bug answers this request with a 500 and ends its connection; every
+            // other connection goes on (STYLE.md §7).
+            daemon::report_callback_error("an HTTP handler", e.what());
+            c.deferred = false;
+            response_ = HttpResponse{};
+            response_.status = 500;
+            response_.body = "internal error\n";
+            keep = false;
+          }
           current_ = nullptr;
         }
         if (c.discard_left > 0) {

@@ -16,6 +16,7 @@
 
 #include "assets.h"
 #include "evert/hash.h"
+#include "evert/json_text.h"
 #include "evert/magnet.h"
 #include "evert/metainfo.h"
 #include "evert/units.h"
@@ -141,7 +142,7 @@ bool wants_json(const HttpRequest& req) {
 void json_response(HttpResponse& resp, int status, const json& body) {
   resp.status = status;
   resp.content_type = "application/json";
-  resp.body = body.dump() + "\n";
+  resp.body = json_text(body) + "\n";
 }
 
 void json_error(HttpResponse& resp, int status, const std::string& code,
@@ -283,7 +284,7 @@ json Site::call(const std::string& method, const std::string& path, const std::s
   r.method = method;
   r.path = path;
   r.query = query;
-  if (!body.is_null()) r.body = body.dump();
+  if (!body.is_null()) r.body = json_text(body);
   daemon::ApiResponse res = ctx_.call(r);
   status = res.status;
   return res.body;

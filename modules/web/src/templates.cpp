@@ -3,6 +3,7 @@
 #include <kainjow/mustache.hpp>
 
 #include "assets.h"
+#include "evert/json_text.h"
 
 namespace evert::web {
 namespace {
@@ -26,7 +27,7 @@ kainjow::mustache::data to_data(const nlohmann::json& j) {
   }
   if (j.is_string()) return data{j.get<std::string>()};
   if (j.is_null()) return data{data::type::bool_false};
-  return data{j.dump()};
+  return data{evert::json_text(j)};
 }
 
 }  // namespace

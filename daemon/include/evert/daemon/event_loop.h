@@ -17,6 +17,28 @@ struct event;
 
 namespace evert::daemon {
 
+// No exception escapes a callback of the loop (a timer, a socket watcher, a posted function):
+// each is caught where libevent calls in, told to this handler (the daemon logs it as an error
+// and counts it; by default it goes to standard error), and the loop goes on. The modules catch
+// at their own boundaries first (a request gets a 500, a connection is dropped); this is the last
+// resort that keeps one bad request from ending the daemon and every torrent with it.
+void set_callback_error_handler(std::function<void(const char* where, const char* what)> handler);
+uint64_t callback_errors();  // how many were caught since start
+// Tells the handler (and counts) that the callback `where` threw `what`.
+void report_callback_error(const char* where, const char* what) noexcept;
+
+// Runs fn, catching and reporting any exception as above; `where` names the callback.
+template <class F>
+void guarded(const char* where, F&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    report_callback_error(where, e.what());
+  } catch (...) {
+    report_callback_error(where, "an exception that is not a std::exception");
+  }
+}
+
 class EventLoop;
 
 // A repeating or one-shot timer; stops when destroyed.
