@@ -781,6 +781,57 @@ class EverseedTest(EverseedCase):
         with open(f"/proc/{self.proc.pid}/status") as f:
             return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
 
+    @everseed_config(max_per_address=4)
+    def test_max_per_address_counts_every_connection_of_an_address(self):
+        """Issue 15: the cap was keyed by address and port, so 30 connections from one address
+        all stayed open with the cap at 8. Now one address gets max_per_address connections and
+        the others are closed; another address still gets in; a closed one frees its place."""
+        torrent, path, _ = self.make(1 << 20, "--v1")
+        ih = bytes.fromhex(self.publish(torrent, path)["torrent"]["info_hash"])
+        hs = b"\x13BitTorrent protocol" + bytes(8) + ih + b"-XX0000-" + os.urandom(12)
+
+        def handshake(addr):
+            """The socket when the everseed answered the handshake, else None (closed)."""
+            s = socket.socket()
+            s.bind((addr, 0))
+            s.settimeout(10)
+            s.connect((ADDR, self.seed_port))
+            got = b""
+            try:  # a refused connection is closed at once: a reset, or the end of the stream
+                s.sendall(hs)
+                while len(got) < 68:
+                    chunk = s.recv(68 - len(got))
+                    if not chunk:
+                        break
+                    got += chunk
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            if len(got) < 68:
+                s.close()
+                return None
+            return s
+
+        socks = []
+        try:
+            answers = [handshake("127.0.0.9") for _ in range(10)]
+            socks += [s for s in answers if s]
+            self.assertEqual(sum(1 for s in answers if s), 4)
+            other = handshake("127.0.0.10")
+            self.assertIsNotNone(other)
+            socks.append(other)
+            self.assertGreaterEqual(self.module("everseed")["peers_refused"], 6)
+            socks.pop(0).close()
+            deadline = time.time() + 5
+            again = None
+            while again is None and time.time() < deadline:
+                again = handshake("127.0.0.9")
+                time.sleep(0.05)
+            self.assertIsNotNone(again)
+            socks.append(again)
+        finally:
+            for s in socks:
+                s.close()
+
     @everseed_config(handshake_timeout=2, send_buffer=262144, max_per_torrent=20)
     def test_hostile_peers_are_bounded_in_number_and_memory(self):
         """Half-open and truncated handshakes time out; a torrent takes max_per_torrent peers;

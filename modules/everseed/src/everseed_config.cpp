@@ -36,7 +36,7 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
       int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
                    "Peer connections at most (more are refused)"),
       int_field<S>("max_per_address", &S::max_per_address, 1, 10'000, true,
-                   "Peer connections from one address at most"),
+                   "Peer connections from one address at most (TCP and uTP; IPv6 by /64)"),
       int_field<S>("max_per_torrent", &S::max_per_torrent, 1, 1'000'000, true,
                    "Peers of one torrent at most (more are refused after their handshake)"),
       int_field<S>("request_queue", &S::request_queue, 1, 10'000, true,

@@ -68,7 +68,8 @@ struct SeedServer::Conn {
   std::unique_ptr<PeerStream> stream;  // TCP or uTP
   bool closed = false;                 // parked until the next sweep
   tracker::Endpoint peer;
-  std::string address;  // for the per-address cap and logs
+  std::string address;    // "ip:port", for logs
+  std::string limit_key;  // what max_per_address counts by (address_key())
   std::string in;
   // Bytes queued for the peer, in order: messages and batches of piece messages. The front is
   // sent up to out_off; out_bytes counts what is unsent. `blocked`: the stream took less than
@@ -229,22 +230,36 @@ void SeedServer::accept_from(Listener& l) {
   }
 }
 
+namespace {
+// What everseed.max_per_address counts by: the IPv4 address, or the /64 of an IPv6 one (a host
+// is given a whole /64 and can pick any address in it). Not the port: each connection has its
+// own, which made the cap count every connection alone.
+std::string address_key(const tracker::Endpoint& peer) {
+  const tracker::Endpoint e = tracker::unmap(peer);
+  const size_t n = e.family == tracker::Family::kV4 ? 4 : 8;
+  std::string key(1, e.family == tracker::Family::kV4 ? '4' : '6');
+  key.append(reinterpret_cast<const char*>(e.ip.data()), n);
+  return key;
+}
+}  // namespace
+
 bool SeedServer::accept(
     const tracker::Endpoint& peer,
     const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
-  std::string address = peer.to_string();
+  std::string key = address_key(peer);
   if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
-      per_address_[address] >= options_.max_per_address) {
+      per_address_[key] >= options_.max_per_address) {
     ++counters_.refused;
-    if (per_address_[address] == 0) per_address_.erase(address);
+    if (per_address_[key] == 0) per_address_.erase(key);
     return false;
   }
-  ++per_address_[address];
+  ++per_address_[key];
   ++counters_.connections;
   auto c = std::make_unique<Conn>();
   c->id = next_id_++;
   c->peer = peer;
-  c->address = std::move(address);
+  c->address = peer.to_string();
+  c->limit_key = std::move(key);
   Conn* raw = c.get();
   c->stream = make([this, raw](PeerStream::Event e) {
     if (raw->closed) return;
@@ -759,7 +774,7 @@ void SeedServer::close(Conn& c, const std::string& why) {
   leave_swarm(c);
   c.closed = true;
   c.stream->close();
-  if (auto it = per_address_.find(c.address); it != per_address_.end() && --it->second <= 0) {
+  if (auto it = per_address_.find(c.limit_key); it != per_address_.end() && --it->second <= 0) {
     per_address_.erase(it);
   }
   // Destroyed at the next sweep: this may run inside the connection's own watcher callback.
