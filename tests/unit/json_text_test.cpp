@@ -26,18 +26,18 @@ TEST(ValidUtf8, AcceptsWellFormedText) {
 
 TEST(ValidUtf8, RefusesEveryMalformedKind) {
   EXPECT_FALSE(valid_utf8("\xFF"));
-  EXPECT_FALSE(valid_utf8("caf\xE9"));            // Latin-1
-  EXPECT_FALSE(valid_utf8("\x80"));               // a lone continuation byte
-  EXPECT_FALSE(valid_utf8("\xC3"));               // cut short
-  EXPECT_FALSE(valid_utf8("\xE2\x82"));           // cut short
-  EXPECT_FALSE(valid_utf8("\xC0\xAF"));           // overlong '/'
-  EXPECT_FALSE(valid_utf8("\xC1\xBF"));           // overlong
-  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));       // overlong
-  EXPECT_FALSE(valid_utf8("\xF0\x80\x80\xAF"));   // overlong
-  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));       // U+D800, a surrogate
-  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));   // past U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xF5\x80\x80\x80"));   // no such lead byte
-  EXPECT_FALSE(valid_utf8("\xC3\x28"));           // a lead byte before ASCII
+  EXPECT_FALSE(valid_utf8("caf\xE9"));             // Latin-1
+  EXPECT_FALSE(valid_utf8("\x80"));                // a lone continuation byte
+  EXPECT_FALSE(valid_utf8("\xC3"));                // cut short
+  EXPECT_FALSE(valid_utf8("\xE2\x82"));            // cut short
+  EXPECT_FALSE(valid_utf8("\xC0\xAF"));            // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xC1\xBF"));            // overlong
+  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));        // overlong
+  EXPECT_FALSE(valid_utf8("\xF0\x80\x80\xAF"));    // overlong
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));        // U+D800, a surrogate
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));    // past U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xF5\x80\x80\x80"));    // no such lead byte
+  EXPECT_FALSE(valid_utf8("\xC3\x28"));            // a lead byte before ASCII
   EXPECT_FALSE(valid_utf8("ok\xE2\x82\xAC\xE2"));  // valid, then cut short
 }
 
