@@ -309,6 +309,37 @@ class TrackerTest(unittest.TestCase):
         self.assertEqual(sorted(p["peer_id"] for p in swarm["peers"]),
                          sorted([seed_id.hex(), leech_id.hex()]))
 
+    def test_http_requests_that_trickle_are_closed_after_the_timeout(self):
+        """Issue 15: a request sent one byte at a time, each before the idle timer fired, held
+        its connection for as long as the client liked (1,100 of them shut everyone out). Now
+        the whole request must be in within http_timeout; others are served throughout."""
+        self.daemon.stop()
+        self.daemon.write_config(http_timeout=2)
+        self.daemon.start()
+        s = socket.create_connection((ADDR, self.daemon.http_port), timeout=10)
+        request = b"GET /scrape HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200  # never ends
+        t0 = time.time()
+        closed_after = None
+        try:
+            for i in range(len(request)):
+                s.sendall(request[i:i + 1])
+                time.sleep(0.25)
+                st, _ = self.get("/scrape?info_hash=" + q(self.ih))
+                self.assertEqual(st, 200)
+                if time.time() - t0 > 8:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            closed_after = time.time() - t0
+        if closed_after is None:
+            s.settimeout(3)
+            try:
+                closed_after = time.time() - t0 if s.recv(100) == b"" else None
+            except ConnectionResetError:
+                closed_after = time.time() - t0
+        s.close()
+        self.assertIsNotNone(closed_after, "the trickling request was never closed")
+        self.assertLess(closed_after, 6)
+
     def test_http_keep_alive_and_http10(self):
         c = http.client.HTTPConnection(ADDR, self.daemon.http_port, timeout=10)
         for i in range(3):  # one connection, three requests

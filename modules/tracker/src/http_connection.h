@@ -26,6 +26,9 @@ struct HttpServer::Connection {
   std::string out;
   size_t out_off = 0;
   int64_t last_active = 0;
+  // When the first byte of the request being read came (0: none is): a request's head and
+  // buffered body must be in within the timeout, however steadily they trickle.
+  int64_t request_since = 0;
   bool close_after_write = false;
   std::optional<FileBody> file;      // being sent after `out`
   uint64_t checked_to = 0;           // file offset up to which the page cache was found to hold it

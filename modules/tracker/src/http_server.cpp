@@ -403,6 +403,14 @@ void HttpServer::on_readable(Connection& c) {
   }
   c.last_active = steady_seconds();
   connections_.splice(connections_.end(), connections_, c.self);
+  if (c.request_since == 0 && !c.in.empty()) c.request_since = c.last_active;
+  const bool server_busy = c.sink || c.deferred || c.file || c.out_off != c.out.size();
+  if (c.request_since != 0 && !server_busy &&
+      c.last_active - c.request_since >= options_.timeout_seconds) {
+    // A request still incomplete after the timeout: one byte now and then kept the idle timer
+    // from ever firing, so a few hundred such connections held every slot (issue 15).
+    return close(c);
+  }
   if (c.close_after_write) {
     // Answered, closing: only the rest of a refused body is read (and dropped).
     if (c.discard_left == 0 && c.out_off == c.out.size() && !c.file) return close(c);
@@ -619,6 +627,8 @@ bool HttpServer::process(Connection& c) {
     if (c.out.size() - c.out_off > kMaxPendingOut) break;
   }
   c.in.erase(0, consumed);
+  // The next request's clock starts with its first byte (already here when pipelined).
+  if (consumed > 0) c.request_since = c.in.empty() ? 0 : steady_seconds();
   if (c.sink) feed_body(c);
   return keep;
 }
