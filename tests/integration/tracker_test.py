@@ -340,6 +340,102 @@ class TrackerTest(unittest.TestCase):
         self.assertIsNotNone(closed_after, "the trickling request was never closed")
         self.assertLess(closed_after, 6)
 
+    def cpu_seconds(self):
+        with open(f"/proc/{self.daemon.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def test_http_connections_from_one_address_are_capped(self):
+        """Issue 15: one host could hold every HTTP slot (max_connections) and shut out everyone
+        else. Now max_per_address caps one address's open connections; the next gets a 503 and
+        others are served throughout."""
+        self.daemon.stop()
+        self.daemon.write_config(max_per_address=4)
+        self.daemon.start()
+        other = "10.77.0.9" if ADDR.startswith("10.77.") else "127.0.0.9"
+        held = []
+        try:
+            for _ in range(4):
+                s = socket.create_connection((ADDR, self.daemon.http_port), timeout=5,
+                                             source_address=(other, 0))
+                s.sendall(b"GET /scrape HTTP/1.1\r\n")  # a head still coming
+                held.append(s)
+            time.sleep(0.2)
+            with socket.create_connection((ADDR, self.daemon.http_port), timeout=5,
+                                          source_address=(other, 0)) as s:
+                data = b""  # answered and closed as it is accepted
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 503"), data)
+            st, _ = self.get("/scrape?info_hash=" + q(self.ih))  # another address
+            self.assertEqual(st, 200)
+            held.pop().close()
+            time.sleep(0.2)
+            st, _ = self.get("/scrape?info_hash=" + q(self.ih), host=ADDR)
+            self.assertEqual(st, 200)
+            with socket.create_connection((ADDR, self.daemon.http_port), timeout=5,
+                                          source_address=(other, 0)) as s:
+                s.sendall(f"GET /scrape?info_hash={q(self.ih)} HTTP/1.0\r\n\r\n".encode())
+                self.assertTrue(s.recv(100).startswith(b"HTTP/1.0 200"))
+        finally:
+            for s in held:
+                s.close()
+
+    def test_http_pipelined_requests_never_read_do_not_spin(self):
+        """Issue 15: a client that pipelines requests and never reads the answers made the
+        server spin at 100% CPU (the reader stayed armed past the output cap)."""
+        s = socket.create_connection((ADDR, self.daemon.http_port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        req = f"GET /scrape?info_hash={q(self.ih)} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 100
+        sent = 0
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                time.sleep(0.05)
+                try:
+                    sent += s.send(req)
+                except BlockingIOError:
+                    break
+        self.assertGreater(sent, 1 << 20, "the server read too little to fill its output")
+        time.sleep(0.5)
+        before = self.cpu_seconds()
+        time.sleep(2)
+        used = self.cpu_seconds() - before
+        self.assertLess(used, 0.4, f"evertd used {used:.2f} s of CPU in 2 s while waiting")
+        st, _ = self.get("/scrape?info_hash=" + q(self.ih))
+        self.assertEqual(st, 200)
+        rss = 0
+        with open(f"/proc/{self.daemon.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        self.assertLess(rss, 200 * 1024, "evertd grew past 200 MiB")
+        s.close()
+
+    def test_http_malformed_heads_are_refused_and_closed(self):
+        """Issue 15: `Content-Length : 5` (a space before the colon) was ignored, and the body
+        then read as the next request; RFC 9112 says 400. So for other malformed heads."""
+        for head in (b"GET /scrape HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello",
+                     b"GET /scrape HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+                     b"GET /scrape HTTP/1.1\r\nno colon\r\n\r\n",
+                     b"GET /scr ape HTTP/1.1\r\n\r\n"):
+            with socket.create_connection((ADDR, self.daemon.http_port), timeout=5) as s:
+                s.sendall(head)
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.assertTrue(data.startswith(b"HTTP/1.1 400"), (head, data))
+                self.assertEqual(data.count(b"HTTP/1.1"), 1, data)
+
     def test_http_keep_alive_and_http10(self):
         c = http.client.HTTPConnection(ADDR, self.daemon.http_port, timeout=10)
         for i in range(3):  # one connection, three requests

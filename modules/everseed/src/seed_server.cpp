@@ -230,23 +230,11 @@ void SeedServer::accept_from(Listener& l) {
   }
 }
 
-namespace {
-// What everseed.max_per_address counts by: the IPv4 address, or the /64 of an IPv6 one (a host
-// is given a whole /64 and can pick any address in it). Not the port: each connection has its
-// own, which made the cap count every connection alone.
-std::string address_key(const tracker::Endpoint& peer) {
-  const tracker::Endpoint e = tracker::unmap(peer);
-  const size_t n = e.family == tracker::Family::kV4 ? 4 : 8;
-  std::string key(1, e.family == tracker::Family::kV4 ? '4' : '6');
-  key.append(reinterpret_cast<const char*>(e.ip.data()), n);
-  return key;
-}
-}  // namespace
 
 bool SeedServer::accept(
     const tracker::Endpoint& peer,
     const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
-  std::string key = address_key(peer);
+  std::string key = tracker::address_key(peer);
   if (conns_.size() >= static_cast<size_t>(options_.max_connections) ||
       per_address_[key] >= options_.max_per_address) {
     ++counters_.refused;

@@ -22,6 +22,7 @@ struct HttpServer::Connection {
 
   int fd = -1;
   Endpoint peer;
+  std::string limit_key;  // its count in per_address_ (address_key()); empty: not counted
   std::string in;
   std::string out;
   size_t out_off = 0;

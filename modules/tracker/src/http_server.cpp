@@ -15,13 +15,16 @@
 #include <charconv>
 #include <cstring>
 
+#include "evert/tracker/http_head.h"
 #include "http_connection.h"
 
 namespace evert::tracker {
 namespace {
 
-constexpr size_t kMaxHead = 8192;
-constexpr size_t kMaxPendingOut = 1 << 20;
+constexpr size_t kMaxHead = kMaxHttpHead;
+// Answers queued for a client that does not read them: no further request is processed past
+// this (the last answer may take it over by its own size).
+constexpr size_t kMaxPendingOut = 256 * 1024;
 // A streamed request body is read this much at a time, the next chunk only once the sink took
 // the last one.
 constexpr size_t kBodyChunk = 1 << 20;
@@ -46,26 +49,6 @@ constexpr uint64_t kChunk = 1 << 20;
 constexpr uint64_t kLookahead = 32 << 20;
 // After anything cold, every body is checked with mincore for this long.
 constexpr int64_t kColdSeconds = 10;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 const char* reason(int status) {
   switch (status) {
@@ -205,8 +188,8 @@ std::string_view HttpRequest::header(std::string_view name) const {
     const std::string_view h = rest.substr(0, e);
     rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
     const size_t colon = h.find(':');
-    if (colon != std::string_view::npos && iequals(h.substr(0, colon), name)) {
-      return trim(h.substr(colon + 1));
+    if (colon != std::string_view::npos && http_iequals(h.substr(0, colon), name)) {
+      return http_trim(h.substr(colon + 1));
     }
   }
   return {};
@@ -286,8 +269,39 @@ void HttpServer::accept_from(Listener& l) {
       ::close(fd);
       continue;
     }
-    serve_new(fd, endpoint_of(ss));
+    const Endpoint peer = endpoint_of(ss);
+    if (options_.max_per_address > 0 && over_address_cap(peer)) {
+      // One host holding every slot shuts out everyone else (issue 15): it is told why, once,
+      // without waiting for the socket to be writable.
+      ++refused_per_address_;
+      if (!tls_) {
+        static constexpr std::string_view kBusy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 37\r\nConnection: close\r\n\r\n"
+            "too many connections from one address\n";
+        (void)::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        // A request already here would make close() send a reset, which may reach the client
+        // before it read the answer: it is read first.
+        char sink[4096];
+        (void)::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+      }
+      ::close(fd);
+      continue;
+    }
+    serve_new(fd, peer);
   }
+}
+
+bool HttpServer::over_address_cap(const Endpoint& peer) const {
+  const Endpoint p = unmap(peer);
+  for (const Endpoint& e : options_.exempt) {
+    const Endpoint x = unmap(e);
+    if (x.family == p.family && std::memcmp(x.ip.data(), p.ip.data(), x.ip_size()) == 0) {
+      return false;
+    }
+  }
+  auto it = per_address_.find(address_key(p));
+  return it != per_address_.end() && it->second >= options_.max_per_address;
 }
 
 HttpServer::Connection& HttpServer::track(std::unique_ptr<Connection> c, int fd,
@@ -296,6 +310,10 @@ HttpServer::Connection& HttpServer::track(std::unique_ptr<Connection> c, int fd,
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->fd = fd;
   c->peer = peer;
+  if (options_.max_per_address > 0) {
+    c->limit_key = address_key(peer);
+    ++per_address_[c->limit_key];
+  }
   c->token = std::make_shared<bool>(true);
   c->last_active = steady_seconds();
   Connection* raw = c.get();
@@ -375,7 +393,13 @@ void HttpServer::on_readable(Connection& c) {
     c.reader->stop();  // started again when the answer is sent
     return;
   }
-  if (c.out.size() - c.out_off > kMaxPendingOut) return;  // the client is not reading
+  if (c.out.size() - c.out_off > kMaxPendingOut) {
+    // The client sends requests and does not read the answers: nothing more is read until it
+    // does (on_writable() starts the reader again). Left armed, the reader fired at once
+    // again and again: the loop spun at 100% (issue 15).
+    c.reader->stop();
+    return;
+  }
   if (c.file) {
     c.reader->stop();  // started again when the file body is sent
     return;
@@ -422,7 +446,8 @@ void HttpServer::on_readable(Connection& c) {
   for (int i = 0; i < 64; ++i) {
     keep = process(c);
     if (!flush(c)) return;
-    if (c.file || c.deferred || c.sink || !keep || c.in.find("\r\n\r\n") == std::string::npos) {
+    if (c.file || c.deferred || c.sink || !keep || c.in.find("\r\n\r\n") == std::string::npos ||
+        c.out.size() - c.out_off > kMaxPendingOut) {
       break;
     }
   }
@@ -445,9 +470,9 @@ void HttpServer::on_readable(Connection& c) {
 bool HttpServer::process(Connection& c) {
   size_t consumed = 0;
   bool keep = true;
-  while (keep && !c.file && !c.deferred && !c.sink && c.discard_left == 0) {
+  while (keep && !c.file && !c.deferred && !c.sink && c.discard_left == 0 &&
+         c.out.size() - c.out_off <= kMaxPendingOut) {
     const std::string_view buf = std::string_view(c.in).substr(consumed);
-    const size_t end = buf.find("\r\n\r\n");
     HttpRequest req;
     req.peer = c.peer;
     bool http10 = false;
@@ -457,162 +482,110 @@ bool HttpServer::process(Connection& c) {
     response_.body.clear();
     response_.headers.clear();
     response_.file.reset();
-    if (end == std::string_view::npos || end > kMaxHead) {
-      if (buf.size() <= kMaxHead) break;
-      response_.status = 431;
-      response_.body = "request head too large\n";
+    const HttpHeadResult parsed = parse_http_head(buf, kMaxHead);
+    if (std::holds_alternative<HttpNeedMore>(parsed)) break;
+    if (const auto* refused = std::get_if<HttpRefusal>(&parsed)) {
+      // Where a malformed request ends cannot be told: answered, and the connection closed.
+      response_.status = refused->status;
+      response_.body = refused->message;
       keep = false;
+      consumed = c.in.size();
+      ++requests_;
     } else {
-      const std::string_view head = buf.substr(0, end);
-      req.head = head;
-      bool conn_close = false;
-      bool conn_keep = false;
-      bool chunked = false;
-      bool expect_continue = false;
-      bool bad_length = false;
-      bool has_length = false;
-      const size_t eol = head.find("\r\n");
-      const std::string_view line = head.substr(0, eol);
-      const size_t sp1 = line.find(' ');
-      const size_t sp2 = line.rfind(' ');
-      std::string_view version = sp2 == std::string_view::npos ? "" : line.substr(sp2 + 1);
-      if (sp1 == std::string_view::npos || sp1 == sp2 || version.substr(0, 5) != "HTTP/") {
-        consumed += end + 4;
-        response_.status = 400;
-        response_.body = "malformed request line\n";
+      const HttpHead& h = std::get<HttpHead>(parsed);
+      const size_t end = h.size - 4;
+      req.head = h.head;
+      http10 = h.http10;
+      req.method = h.method;
+      head_only = req.method == "HEAD";
+      req.path = h.path;
+      req.query = h.query;
+      req.x_forwarded_for = h.x_forwarded_for;
+      req.x_real_ip = h.x_real_ip;
+      req.range = h.range;
+      req.if_range = h.if_range;
+      req.content_length = h.content_length;
+      const bool chunked = h.chunked;
+      const bool expect_continue = h.expect_continue;
+      keep = h.keep_alive;
+      const bool has_body = req.content_length > 0 || chunked;
+      size_t body_here = 0;  // bytes of a buffered body, consumed with the head
+      if (chunked) {
+        response_.status = options_.max_body == 0 ? 413 : 411;
+        response_.body = options_.max_body == 0 ? "request bodies are not accepted here\n"
+                                                : "a request body needs a Content-Length\n";
         keep = false;
-      } else if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-        consumed += end + 4;
-        response_.status = 505;
-        response_.body = "HTTP/1.0 or HTTP/1.1 only\n";
+      } else if (has_body && options_.max_body == 0) {
+        response_.status = 413;
+        response_.body = "request bodies are not accepted here\n";
         keep = false;
-      } else {
-        http10 = version == "HTTP/1.0";
-        req.method = line.substr(0, sp1);
-        head_only = req.method == "HEAD";
-        const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-        const size_t q = target.find('?');
-        req.path = target.substr(0, q);
-        req.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-        std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
-        while (!rest.empty()) {
-          const size_t e = rest.find("\r\n");
-          const std::string_view h = rest.substr(0, e);
-          rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
-          const size_t colon = h.find(':');
-          if (colon == std::string_view::npos) continue;
-          const std::string_view name = h.substr(0, colon);
-          const std::string_view value = trim(h.substr(colon + 1));
-          if (iequals(name, "connection")) {
-            if (iequals(value, "close")) conn_close = true;
-            if (iequals(value, "keep-alive")) conn_keep = true;
-          } else if (iequals(name, "x-forwarded-for")) {
-            req.x_forwarded_for = value;
-          } else if (iequals(name, "x-real-ip")) {
-            req.x_real_ip = value;
-          } else if (iequals(name, "range")) {
-            req.range = value;
-          } else if (iequals(name, "if-range")) {
-            req.if_range = value;
-          } else if (iequals(name, "content-length")) {
-            uint64_t n = 0;
-            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-            if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
-                (has_length && n != req.content_length) || n > (uint64_t{1} << 62)) {
-              bad_length = true;
-            }
-            has_length = true;
-            req.content_length = n;
-          } else if (iequals(name, "transfer-encoding")) {
-            chunked = true;
-          } else if (iequals(name, "expect")) {
-            expect_continue = iequals(value, "100-continue");
-          }
-        }
-        keep = http10 ? conn_keep && !conn_close : !conn_close;
-        const bool has_body = req.content_length > 0 || chunked || bad_length;
-        size_t body_here = 0;  // bytes of a buffered body, consumed with the head
-        if (bad_length) {
-          response_.status = 400;
-          response_.body = "malformed Content-Length\n";
-          keep = false;
-        } else if (chunked) {
-          response_.status = options_.max_body == 0 ? 413 : 411;
-          response_.body = options_.max_body == 0 ? "request bodies are not accepted here\n"
-                                                  : "a request body needs a Content-Length\n";
-          keep = false;
-        } else if (has_body && options_.max_body == 0) {
-          response_.status = 413;
-          response_.body = "request bodies are not accepted here\n";
-          keep = false;
-        } else if (options_.get_only && req.method != "GET" && req.method != "HEAD") {
-          response_.status = 405;
-          response_.body = "GET only\n";
-        } else if (has_body) {
-          current_ = &c;
-          std::unique_ptr<BodySink> sink = opener_ ? opener_(req, response_) : nullptr;
-          current_ = nullptr;
-          if (sink) {
-            // Streamed: the head is done with; the body follows in c.in and later reads.
-            consumed += end + 4;
-            ++requests_;
-            c.sink = std::move(sink);
-            c.body_left = req.content_length;
-            c.pending_http10 = http10;
-            c.pending_keep = keep;
-            c.pending_head = false;
-            if (expect_continue && !http10) c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-            break;
-          }
-          if (response_.status != 200) {
-            // Refused unread: a small body is read and dropped, the connection kept.
-            c.discard_left = req.content_length;
-            if (req.content_length > kMaxDiscard || expect_continue) keep = false;
-          } else if (req.content_length > options_.max_body) {
-            response_.status = 413;
-            response_.body = "request body too large\n";
-            c.discard_left = req.content_length;
-            if (req.content_length > kMaxDiscard || expect_continue) keep = false;
-          } else if (buf.size() - end - 4 < req.content_length) {
-            if (expect_continue && !c.continued && !http10) {
-              c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-              c.continued = true;
-            }
-            break;  // the rest of the body is still coming
-          } else {
-            body_here = static_cast<size_t>(req.content_length);
-            req.body = buf.substr(end + 4, body_here);
-          }
-        }
-        consumed += end + 4 + body_here;
-        c.continued = false;
-        if (response_.status == 200 && c.discard_left == 0) {
+      } else if (options_.get_only && req.method != "GET" && req.method != "HEAD") {
+        response_.status = 405;
+        response_.body = "GET only\n";
+      } else if (has_body) {
+        current_ = &c;
+        std::unique_ptr<BodySink> sink = opener_ ? opener_(req, response_) : nullptr;
+        current_ = nullptr;
+        if (sink) {
+          // Streamed: the head is done with; the body follows in c.in and later reads.
+          consumed += end + 4;
+          ++requests_;
+          c.sink = std::move(sink);
+          c.body_left = req.content_length;
           c.pending_http10 = http10;
           c.pending_keep = keep;
-          c.pending_head = head_only;
-          current_ = &c;
-          try {
-            handler_(req, response_);
-          } catch (const std::exception& e) {
-            // A handler's bug answers this request with a 500 and ends its connection; every
-            // other connection goes on (STYLE.md §7).
-            daemon::report_callback_error("an HTTP handler", e.what());
-            c.deferred = false;
-            response_ = HttpResponse{};
-            response_.status = 500;
-            response_.body = "internal error\n";
-            keep = false;
-          }
-          current_ = nullptr;
+          c.pending_head = false;
+          if (expect_continue && !http10) c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+          break;
         }
-        if (c.discard_left > 0) {
-          // The part of the body already read is dropped with the head.
-          const uint64_t here = std::min<uint64_t>(c.discard_left, buf.size() - end - 4);
-          consumed += static_cast<size_t>(here);
-          c.discard_left -= here;
-          if (!keep && (expect_continue || c.discard_left > kMaxLinger)) {
-            c.discard_left = 0;  // closing at once: the client waits, or sends too much
+        if (response_.status != 200) {
+          // Refused unread: a small body is read and dropped, the connection kept.
+          c.discard_left = req.content_length;
+          if (req.content_length > kMaxDiscard || expect_continue) keep = false;
+        } else if (req.content_length > options_.max_body) {
+          response_.status = 413;
+          response_.body = "request body too large\n";
+          c.discard_left = req.content_length;
+          if (req.content_length > kMaxDiscard || expect_continue) keep = false;
+        } else if (buf.size() - end - 4 < req.content_length) {
+          if (expect_continue && !c.continued && !http10) {
+            c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+            c.continued = true;
           }
+          break;  // the rest of the body is still coming
+        } else {
+          body_here = static_cast<size_t>(req.content_length);
+          req.body = buf.substr(end + 4, body_here);
+        }
+      }
+      consumed += end + 4 + body_here;
+      c.continued = false;
+      if (response_.status == 200 && c.discard_left == 0) {
+        c.pending_http10 = http10;
+        c.pending_keep = keep;
+        c.pending_head = head_only;
+        current_ = &c;
+        try {
+          handler_(req, response_);
+        } catch (const std::exception& e) {
+          // A handler's bug answers this request with a 500 and ends its connection; every
+          // other connection goes on (STYLE.md §7).
+          daemon::report_callback_error("an HTTP handler", e.what());
+          c.deferred = false;
+          response_ = HttpResponse{};
+          response_.status = 500;
+          response_.body = "internal error\n";
+          keep = false;
+        }
+        current_ = nullptr;
+      }
+      if (c.discard_left > 0) {
+        // The part of the body already read is dropped with the head.
+        const uint64_t here = std::min<uint64_t>(c.discard_left, buf.size() - end - 4);
+        consumed += static_cast<size_t>(here);
+        c.discard_left -= here;
+        if (!keep && (expect_continue || c.discard_left > kMaxLinger)) {
+          c.discard_left = 0;  // closing at once: the client waits, or sends too much
         }
       }
       ++requests_;
@@ -973,6 +946,10 @@ void HttpServer::close(Connection& c) {
     c.tls = nullptr;
   }
   c.kept.reset();
+  if (!c.limit_key.empty()) {
+    auto it = per_address_.find(c.limit_key);
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
   ::close(c.fd);
   c.fd = -1;
   graveyard_.push_back(std::move(*c.self));

@@ -93,6 +93,9 @@ const daemon::FieldTable<TrackerSection>& tracker_table() {
                    "Seconds an HTTP connection may stay idle or take to send its request"),
       int_field<S>("max_connections", &S::max_connections, 16, 1'000'000, true,
                    "Open HTTP connections at most (more are closed at once)"),
+      int_field<S>("max_per_address", &S::max_per_address, 1, 1'000'000, true,
+                   "Open HTTP connections from one address at most (IPv6 by /64; "
+                   "trusted_proxies are not counted); more get a 503"),
   };
   return t;
 }

@@ -37,6 +37,7 @@ struct TrackerSection {
   std::vector<std::string> metrics_allow = {"127.0.0.1", "::1"};
   int http_timeout = 15;
   int max_connections = 10'000;
+  int max_per_address = 128;  // open HTTP connections from one address (IPv6: /64)
 };
 
 const daemon::FieldTable<TrackerSection>& tracker_table();

@@ -173,9 +173,16 @@ struct TrackerModule::Impl {
         swarms->allow(*ih);
       }
     }
-    if (http) {
-      http->set_options({cfg.http_timeout, static_cast<size_t>(cfg.max_connections)});
-    }
+    if (http) http->set_options(http_options());
+  }
+
+  [[nodiscard]] HttpServer::Options http_options() const {
+    HttpServer::Options o;
+    o.timeout_seconds = cfg.http_timeout;
+    o.max_connections = static_cast<size_t>(cfg.max_connections);
+    o.max_per_address = static_cast<size_t>(cfg.max_per_address);
+    o.exempt = proxies;
+    return o;
   }
 
   static bool same_ip(const Endpoint& a, const Endpoint& b) {
@@ -499,7 +506,7 @@ Status TrackerModule::start(daemon::ModuleContext& ctx) {
 
   m.http = std::make_unique<HttpServer>(
       ctx.loop, [&m](const HttpRequest& req, HttpResponse& res) { m.handle_http(req, res); },
-      HttpServer::Options{m.cfg.http_timeout, static_cast<size_t>(m.cfg.max_connections)});
+      m.http_options());
   for (const auto& l : m.cfg.http_listen) {
     sockaddr_storage ss{};
     unsigned len = 0;

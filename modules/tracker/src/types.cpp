@@ -70,6 +70,14 @@ Endpoint unmap(const Endpoint& e) {
   return v4;
 }
 
+std::string address_key(const Endpoint& e) {
+  const Endpoint u = unmap(e);
+  const size_t n = u.family == Family::kV4 ? 4 : 8;
+  std::string key(1, u.family == Family::kV4 ? '4' : '6');
+  key.append(reinterpret_cast<const char*>(u.ip.data()), n);
+  return key;
+}
+
 Endpoint endpoint_of(const sockaddr_storage& ss) {
   Endpoint e;
   if (ss.ss_family == AF_INET) {

@@ -63,9 +63,12 @@ const daemon::FieldTable<WebSection>& web_table() {
                       check_readable),
       int_field<S>("max_connections", &S::max_connections, 1, 1'000'000, true,
                    "HTTP connections at most (more are refused)"),
+      int_field<S>("max_per_address", &S::max_per_address, 1, 1'000'000, true,
+                   "HTTP connections from one address at most (IPv6 by /64; trusted_proxies "
+                   "are not counted); more get a 503"),
       int_field<S>("timeout", &S::timeout, 1, 3600, true,
-                   "Seconds a connection may be idle, or a client take no bytes, before it is "
-                   "closed"),
+                   "Seconds a connection may be idle, take to send a request, or take no bytes "
+                   "of an answer, before it is closed"),
       string_field<S>("title", &S::title, true, "The site's name: page titles and the RSS feed",
                       check_title),
       daemon::choice_field<S>("read_access", &S::read_access, {"public", "login"}, true,

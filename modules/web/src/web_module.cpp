@@ -49,6 +49,11 @@ struct WebModule::Impl {
     tracker::HttpServer::Options o;
     o.timeout_seconds = cfg.timeout;
     o.max_connections = static_cast<size_t>(cfg.max_connections);
+    o.max_per_address = static_cast<size_t>(cfg.max_per_address);
+    for (const auto& ip : cfg.trusted_proxies) {
+      tracker::Endpoint e;
+      if (tracker::Endpoint::parse_ip(ip, e)) o.exempt.push_back(e);
+    }
     o.max_body = 64 * 1024;  // forms and JSON; uploads stream (Site::open_body)
     o.get_only = false;
     return o;

@@ -42,6 +42,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "evert/daemon/event_loop.h"
@@ -129,6 +130,11 @@ class HttpServer {
   struct Options {
     int timeout_seconds = 15;
     size_t max_connections = 10'000;
+    // Open connections from one address (IPv6: one /64) at most, 0 for no cap; a connection
+    // past it gets a 503 and is closed. `exempt` addresses (trusted proxies, which bring many
+    // clients' requests) are not counted.
+    size_t max_per_address = 0;
+    std::vector<Endpoint> exempt;
     size_t max_body = 0;   // buffered request bodies at most; larger ones get 413
     bool get_only = true;  // other methods get 405 without reaching the handler
   };
@@ -163,6 +169,8 @@ class HttpServer {
   void stop();
 
   [[nodiscard]] size_t connections() const { return connections_.size(); }
+  // Connections refused by max_per_address.
+  [[nodiscard]] uint64_t refused_per_address() const { return refused_per_address_; }
   [[nodiscard]] uint64_t requests() const { return requests_; }
   [[nodiscard]] uint64_t file_bytes_sent() const { return file_bytes_; }
   // File chunks the page cache did not hold, read on a worker before being sent.
@@ -205,6 +213,8 @@ class HttpServer {
   void mark_cold(Connection& c);
   void want_write(Connection& c);
   void close(Connection& c);
+  // Whether `peer`'s address has max_per_address connections open already (not if exempt).
+  [[nodiscard]] bool over_address_cap(const Endpoint& peer) const;
   // Appends the status line, headers and body of `r` to the connection's output.
   void write_response(Connection& c, HttpResponse& r, bool http10, bool keep, bool head_only);
   // Hands buffered body bytes to the connection's sink; finishes the body at its end.
@@ -227,6 +237,8 @@ class HttpServer {
   uint64_t file_bytes_ = 0;
   uint64_t cold_chunks_ = 0;
   uint64_t tls_failures_ = 0;
+  uint64_t refused_per_address_ = 0;
+  std::unordered_map<std::string, size_t> per_address_;  // open connections by address_key()
   std::shared_ptr<SSL_CTX> tls_;
   int64_t cold_until_ = 0;  // steady seconds
   daemon::WorkerPool* workers_ = nullptr;

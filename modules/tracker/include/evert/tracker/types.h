@@ -64,6 +64,10 @@ Endpoint endpoint_of(const sockaddr_storage& ss);
 // Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to IPv4; other addresses unchanged.
 Endpoint unmap(const Endpoint& e);
 
+// What a per-address limit counts by: the IPv4 address, or the /64 of an IPv6 one (a host is
+// given a whole /64 and can pick any address in it); never the port. A short byte string.
+std::string address_key(const Endpoint& e);
+
 // The client a peer id names ("qBittorrent 4.5.0", "Transmission 3.00"), from the
 // Azureus-style "-XXVVVV-" and aria2's "A2-M-m-p-" prefixes; "unknown" otherwise.
 std::string describe_client(const PeerId& id);
