@@ -48,6 +48,20 @@ void Dict::append_sorted(std::string key, Value value) {
   entries_.emplace_back(std::move(key), std::move(value));
 }
 
+void Dict::assign_unsorted(std::vector<Entry> entries) {
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  entries_.clear();
+  entries_.reserve(entries.size());
+  for (auto& e : entries) {
+    if (!entries_.empty() && entries_.back().first == e.first) {
+      entries_.back().second = std::move(e.second);  // the later one wins
+    } else {
+      entries_.push_back(std::move(e));
+    }
+  }
+}
+
 bool operator==(const Dict& a, const Dict& b) {
   return a.entries_ == b.entries_;
 }
@@ -214,7 +228,11 @@ class Decoder {
   bool parse_dict(Value& out, int depth) {
     const size_t start = pos_;
     ++pos_;  // 'd'
-    Dict items;
+    // Entries in the order they come; sorted once at the end if they were not (inserting each
+    // in place was quadratic: a hostile tracker's reply of 100,000 keys in reverse stalled the
+    // loop, issue 15).
+    std::vector<Dict::Entry> entries;
+    bool in_order = true;
     std::string_view previous;
     bool first = true;
     while (true) {
@@ -237,13 +255,17 @@ class Decoder {
       if (cmp > 0) previous = key;  // the largest key so far
       Value v;
       if (!parse(v, depth)) return false;
-      if (cmp > 0) {
-        items.append_sorted(std::string(key), std::move(v));
-      } else {
-        items[key] = std::move(v);
-      }
+      if (cmp <= 0) in_order = false;
+      entries.emplace_back(std::string(key), std::move(v));
     }
     ++pos_;
+    Dict items;
+    if (in_order) {
+      for (auto& e : entries)
+        items.append_sorted(std::move(e.first), std::move(e.second));
+    } else {
+      items.assign_unsorted(std::move(entries));
+    }
     out = Value(std::move(items));
     return true;
   }

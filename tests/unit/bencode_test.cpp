@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+
 namespace evert::bencode {
 namespace {
 
@@ -86,6 +89,33 @@ TEST(Bencode, UnsortedKeysWhenAllowed) {
   // The other rules still hold.
   EXPECT_FALSE(decode("d3:cowi03ee", lenient).ok());
   EXPECT_FALSE(decode("d4:spam4:eggs3:cow3:mooe").ok());
+}
+
+TEST(Bencode, UnsortedDictionariesDecodeInLinearithmicTime) {
+  // Issue 15: each out-of-order key was inserted in place (every later entry moved), so a
+  // hostile tracker's reply of n keys in reverse order cost n^2: 200,000 keys took minutes on
+  // the event loop. Sorted once at the end, they take well under a second.
+  constexpr int kKeys = 200'000;
+  std::string doc = "d";
+  for (int i = kKeys - 1; i >= 0; --i) {
+    const std::string key = "k" + std::to_string(1'000'000 + i);
+    doc += std::to_string(key.size()) + ":" + key + "i" + std::to_string(i) + "e";
+  }
+  doc += "8:k1000005i-1ee";  // a repeat: the last wins
+  DecodeLimits lenient;
+  lenient.sorted_keys = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto v = decode(doc, lenient);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(v.ok()) << v.error().describe();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  const Dict& d = v->as_dict();
+  ASSERT_EQ(d.size(), static_cast<size_t>(kKeys));
+  EXPECT_EQ(d.begin()->first, "k1000000");
+  EXPECT_EQ(v->find("k1000005")->as_int(), -1);
+  EXPECT_EQ(v->find("k1199999")->as_int(), kKeys - 1);
+  EXPECT_TRUE(std::is_sorted(d.begin(), d.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; }));
 }
 
 TEST(Bencode, Int64Extremes) {

@@ -42,6 +42,9 @@ class Dict {
   size_t erase(std::string_view key);
   // Appends an entry whose key sorts after every key present (the decoder's fast path).
   void append_sorted(std::string key, Value value);
+  // Takes entries in any order (other encoders' dictionaries): sorted once, and of entries
+  // with the same key the last kept, as inserting them one by one would (n log n, not n^2).
+  void assign_unsorted(std::vector<Entry> entries);
 
   // Defined below Value, which must be complete first.
   [[nodiscard]] iterator begin();
