@@ -54,9 +54,9 @@ TEST(HttpHead, ReadsBodyHeaders) {
   EXPECT_TRUE(h.expect_continue);
   EXPECT_TRUE(head_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").chunked);
   // The same length twice is one length.
-  EXPECT_EQ(head_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n")
-                .content_length,
-            3u);
+  EXPECT_EQ(
+      head_of("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n").content_length,
+      3u);
 }
 
 TEST(HttpHead, EmptyLinesBeforeTheRequestAreSkipped) {

@@ -20,7 +20,7 @@ struct WebSection {
   std::string tls_key;
   int max_connections = 1024;
   int max_per_address = 64;  // connections from one address (IPv6: /64), proxies aside
-  int timeout = 30;  // seconds a connection may be idle, or a client take no bytes
+  int timeout = 30;          // seconds a connection may be idle, or a client take no bytes
   // The pages (site.h).
   std::string title = "Evertorrent";   // the site's and its feed's title
   std::string read_access = "public";  // or "login": pages and feeds need a login
