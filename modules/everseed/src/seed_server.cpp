@@ -230,7 +230,6 @@ void SeedServer::accept_from(Listener& l) {
   }
 }
 
-
 bool SeedServer::accept(
     const tracker::Endpoint& peer,
     const std::function<std::unique_ptr<PeerStream>(PeerStream::Notify)>& make) {
