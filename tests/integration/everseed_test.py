@@ -201,6 +201,8 @@ class EverseedCase(unittest.TestCase):
             shutil.rmtree(self.root, ignore_errors=True)
 
     def write_config(self, **everseed):
+        # The test's trackers are on this namespace's private addresses.
+        everseed.setdefault("announce_private", True)
         lines = [f'  {k}: {json.dumps(v)}' for k, v in everseed.items()]
         with open(self.cfg, "w") as f:
             f.write(f"""daemon:
@@ -1251,6 +1253,51 @@ tracker:
         self.assertNotIn("error", tr[down_url])
         self.assertEqual(tr[down_url]["failures"], 0)
         self.assertEqual(http_scrape(down_port, bytes.fromhex(ih)), (1, 0))
+
+    def test_trackers_at_private_addresses_are_not_announced_to(self):
+        """Issue 15: the trackers of a published torrent are anyone's choice, and the everseed
+        announced to any host and port, with the outcome on the torrent's page: whoever uploads
+        a torrent could scan the operator's network. Off by default now (announce_private)."""
+        tcp = socket.socket()
+        tcp.bind((ADDR, 0))
+        tcp.listen(16)
+        tcp.settimeout(0.2)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((ADDR, 0))
+        udp.settimeout(0.2)
+        http_url = f"http://{ADDR}:{tcp.getsockname()[1]}/announce"
+        udp_url = f"udp://{ADDR}:{udp.getsockname()[1]}"
+        try:
+            torrent, path, _ = self.make(256 << 10, tiers=[[http_url], [udp_url]])
+            ih = json.loads(subprocess.run([EVERTCTL, "inspect", "--json", torrent], check=True,
+                                           capture_output=True, text=True,
+                                           timeout=30).stdout)["info_hash_v1"]
+            self.assertEqual(self.publish(torrent, path)["state"], "done")
+            tr = self.wait_trackers(
+                ih, lambda t: all("not a public address" in t[u].get("error", "")
+                                  for u in (http_url, udp_url)), "private trackers not refused")
+            self.assertEqual(tr[http_url]["state"], "failing")
+            with self.assertRaises(socket.timeout):
+                tcp.accept()
+            with self.assertRaises(socket.timeout):
+                udp.recvfrom(2048)
+            st = {m["name"]: m["status"] for m in self.api("GET", "/v1/status")["modules"]}
+            self.assertGreaterEqual(st["everseed"]["announce"]["private_refused"], 2)
+            # The operator allows them: the next retry (announce_retry: 1 s) reaches them.
+            with open(self.cfg) as f:
+                text = f.read()
+            with open(self.cfg, "w") as f:
+                f.write(text.replace("announce_private: false", "announce_private: true"))
+            subprocess.run([EVERTCTL, "reload", "--socket", self.sock], check=True,
+                           capture_output=True, timeout=30)
+            tcp.settimeout(15)
+            conn, _ = tcp.accept()
+            conn.close()
+        finally:
+            tcp.close()
+            udp.close()
+
+    test_trackers_at_private_addresses_are_not_announced_to.everseed = {"announce_private": False}
 
     def test_refusals_and_bad_trackers_are_shown_not_fatal(self):
         ot_port = free_port()

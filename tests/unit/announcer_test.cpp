@@ -208,7 +208,8 @@ struct AnnouncerTest : ::testing::Test {
   std::unique_ptr<Announcer> make() {
     auto a = std::make_unique<Announcer>(loop, *store, log, wall);
     AnnouncerOptions o;
-    o.udp_timeout = 1;  // BEP 15 says 15 s; the test does not wait that long
+    o.announce_private = true;  // the test trackers are on 127.0.0.1
+    o.udp_timeout = 1;          // BEP 15 says 15 s; the test does not wait that long
     a->set_options(o);
     AnnounceIdentity id;
     id.peer_id.fill('p');
@@ -244,6 +245,7 @@ TEST_F(AnnouncerTest, OwnTrackerRule) {
                                 {true, endpoint("127.0.0.1", 6970)},
                                 {false, endpoint("::1", 7000)}});
   AnnouncerOptions o;
+  o.announce_private = true;  // the test trackers are on 127.0.0.1
   o.own_trackers = {"http://Tracker.Example.org/announce"};
   announcer->set_options(o);
   auto own = [&](const char* url) {
@@ -317,6 +319,7 @@ TEST_F(AnnouncerTest, AnUnansweredTrackerFailsAfterItsTries) {
   FakeUdpTracker t(loop);
   t.drop_connects = 1000;
   AnnouncerOptions o;
+  o.announce_private = true;  // the test trackers are on 127.0.0.1
   o.udp_timeout = 1;
   o.udp_tries = 2;  // 1 s, then 2 s
   o.schedule.retry_min = 100;
@@ -351,6 +354,7 @@ TEST_F(AnnouncerTest, StartUpReadsTheStoreAndFillsMissingListsFromMetainfo) {
   store->put("announce", std::string(hash(9).view()), "ll22:udp://127.0.0.1:9999ee");
 
   AnnouncerOptions o;
+  o.announce_private = true;  // the test trackers are on 127.0.0.1
   o.udp_timeout = 1;
   o.own_trackers = {"http://127.0.0.1:1/"};  // the first URL of the tier is "ours"
   announcer->set_options(o);
@@ -373,6 +377,7 @@ TEST_F(AnnouncerTest, StartUpReadsTheStoreAndFillsMissingListsFromMetainfo) {
 TEST_F(AnnouncerTest, HttpAnswersRefusalsAndErrors) {
   FakeHttpTracker t(loop);
   AnnouncerOptions o;
+  o.announce_private = true;  // the test trackers are on 127.0.0.1
   o.http_timeout = 2;
   announcer->set_options(o);
   // A port nothing listens on.

@@ -430,7 +430,8 @@ nlohmann::json Announcer::status() const {
           {"trackers", schedule_.trackers()},     {"in_flight", flights_.size()},
           {"queued", schedule_.queued()},         {"announces", counters_.announces},
           {"failures", counters_.failures},       {"stopped_sent", counters_.stopped_sent},
-          {"own_dropped", counters_.own_dropped}, {"bad_datagrams", counters_.bad_datagrams}};
+          {"own_dropped", counters_.own_dropped}, {"bad_datagrams", counters_.bad_datagrams},
+          {"private_refused", counters_.private_refused}};
 }
 
 }  // namespace evert::everseed

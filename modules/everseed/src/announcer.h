@@ -11,6 +11,10 @@
 //    address) and its port is one this daemon's tracker listens on with the URL's protocol
 //    (TCP for http://, UDP for udp://), the listening socket being bound to that address or to
 //    the wildcard of its family.
+// Other trackers are announced to only at public addresses (after resolving, so a name that
+// resolves to 127.0.0.1 counts as 127.0.0.1) unless announce_private is set: the trackers of a
+// published torrent are anyone's choice, and announcing to them, with the errors shown on the
+// torrent's page, would scan the operator's own network for whoever uploads a torrent.
 // A URL whose host is an IP literal or "localhost" is judged when the torrent is added and
 // never gets any state; one with a host name is judged when it is resolved, and its slot is
 // dropped then.
@@ -62,6 +66,9 @@ struct AnnouncerOptions {
   int http_timeout = 30;                  // seconds for one HTTP announce
   int udp_timeout = 15;                   // seconds before the first UDP retransmission (BEP 15)
   int udp_tries = 3;                      // UDP sends of one request: 15, 30, 60 s (BEP 15)
+  // Announce also to trackers whose address is not public (tracker::is_public_address()):
+  // off, a torrent naming http://10.0.0.5:22/ makes the daemon probe its own network.
+  bool announce_private = false;
 };
 
 // Who we are to trackers.
@@ -189,6 +196,7 @@ class Announcer {
     uint64_t failures = 0;   // failed or refused
     uint64_t stopped_sent = 0;
     uint64_t own_dropped = 0;
+    uint64_t private_refused = 0;  // announces not sent: the tracker's address is not public
     uint64_t bad_datagrams = 0;
   } counters_;
 };

@@ -115,6 +115,14 @@ void Announcer::proceed(Flight& f, const Endpoint& address) {
     own(f.id);
     return;
   }
+  if (!options_.announce_private && !tracker::is_public_address(f.address)) {
+    ++counters_.private_refused;
+    complete(f.id, nullptr,
+             "not announced: " + f.url.host +
+                 " is not a public address (everseed.announce_private allows it)",
+             true);
+    return;
+  }
   if (f.url.scheme == Scheme::kUdp) {
     send_udp(f);
   } else {

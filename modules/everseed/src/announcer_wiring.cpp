@@ -14,6 +14,7 @@ AnnouncerOptions options_of(const EverseedSection& cfg) {
   o.schedule.retry_min = static_cast<uint32_t>(cfg.announce_retry);
   o.concurrency = static_cast<size_t>(cfg.announce_concurrency);
   o.own_trackers = cfg.own_trackers;
+  o.announce_private = cfg.announce_private;
   return o;
 }
 

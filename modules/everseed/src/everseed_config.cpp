@@ -82,6 +82,10 @@ const daemon::FieldTable<EverseedSection>& everseed_table() {
                            "Tracker URLs that reach this daemon's tracker under another name "
                            "(NAT, proxy): never announced to",
                            check_tracker_url),
+      bool_field<S>("announce_private", &S::announce_private, true,
+                    "Announce also to trackers at loopback, private, link-local and other "
+                    "non-public addresses (off: a torrent's tracker URL cannot make the daemon "
+                    "probe its own network)"),
   };
   return t;
 }

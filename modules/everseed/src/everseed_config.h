@@ -49,6 +49,7 @@ struct EverseedSection {
   int announce_max_interval = 3600;       // seconds: the longest, and the cap of the backoff
   int announce_retry = 60;                // seconds to the first retry; doubled per failure
   std::vector<std::string> own_trackers;  // URLs that reach this daemon's tracker
+  bool announce_private = false;          // announce to trackers at non-public addresses too
 };
 
 const daemon::FieldTable<EverseedSection>& everseed_table();

@@ -64,6 +64,13 @@ Endpoint endpoint_of(const sockaddr_storage& ss);
 // Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to IPv4; other addresses unchanged.
 Endpoint unmap(const Endpoint& e);
 
+// Whether an address is one of the internet's: not loopback, private (RFC 1918, unique local
+// fc00::/7), shared (100.64.0.0/10), link-local, unspecified, multicast, reserved, or IPv4 in
+// an IPv6 form (mapped, compatible, NAT64 64:ff9b::/96, 6to4 2002::/16) of such an address.
+// What the everseed announces to by default: a tracker URL in a published torrent must not
+// turn the daemon into a scanner of the operator's own network.
+bool is_public_address(const Endpoint& e);
+
 // What a per-address limit counts by: the IPv4 address, or the /64 of an IPv6 one (a host is
 // given a whole /64 and can pick any address in it); never the port. A short byte string.
 std::string address_key(const Endpoint& e);
