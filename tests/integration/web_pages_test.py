@@ -9,6 +9,7 @@ the rate limit get 429; the RSS feed parses with feedparser; scripts publish wit
 API token; login-only reading.
 
 Every wait is bounded; every process a test starts is stopped by PID, also when it fails."""
+import base64
 import glob
 import hashlib
 import http.client
@@ -288,6 +289,81 @@ class WebPagesTest(WebTest):
         st, _, _ = self.request("POST", "/login", f"user=carol&password={PASSWORD}",
                                 {"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual(st, 429)
+
+    def test_forwarded_for_is_believed_only_as_an_address(self):
+        """Issue 15: X-Forwarded-For from a trusted proxy was taken as it came: each made-up
+        value was a new address to the login rate limit (unlimited guesses through the proxy)
+        and went to the logs as it was. Now only an address is believed."""
+        self.add_user("erin")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        codes = []
+        for i in range(7):
+            st, _, _ = self.request("POST", "/login", "user=erin&password=wrong-password",
+                                    dict(form, **{"X-Forwarded-For": f"junk-{i} evil"}))
+            codes.append(st)
+        self.assertEqual(codes[:5], [401] * 5)
+        self.assertEqual(codes[5:], [429, 429])  # all counted against the proxy's address
+        # A real address from the proxy is believed: another client, a budget of its own.
+        st, _, _ = self.request("POST", "/login", "user=erin&password=wrong-password",
+                                dict(form, **{"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}))
+        self.assertEqual(st, 401)
+
+    test_forwarded_for_is_believed_only_as_an_address.web = f'  trusted_proxies: ["{ADDR}"]\n'
+
+    def test_api_job_shows_no_server_paths(self):
+        """Issue 15: GET /api/v1/job showed anyone the daemon's whole view of any job: the paths
+        on the server it reads and writes. Now a publishing job's progress only."""
+        path, _ = self.random_file("secret-dir/report.bin", 200_000)
+        torrent = self.create(path, "--v1", tracker=False)
+        with open(torrent, "rb") as f:
+            b64 = base64.b64encode(f.read()).decode()
+        job = self.api("POST", "/v1/publish", {"torrent": b64, "data": path})["job"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, _, body = self.request("GET", f"/api/v1/job?id={job}")
+            self.assertEqual(st, 200, body)
+            j = json.loads(body)
+            self.assertNotIn(self.root.encode(), body)
+            self.assertNotIn(b"secret-dir", body)
+            self.assertLessEqual(set(j), {"job", "name", "state", "phase", "done", "total",
+                                          "error", "info_hash"})
+            if j["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["name"], "report.bin")
+        st, _, body = self.request("GET", "/api/v1/job?id=99999")
+        self.assertEqual(st, 404, body)
+
+    def test_connections_from_one_address_are_capped(self):
+        """Issue 15: 1,100 connections from one address, each sending a byte now and then,
+        kept the pages unreachable for everyone. Now web.max_per_address caps one address (its
+        next connection gets a 503) and everyone else is served throughout."""
+        other = "127.0.0.2" if ADDR.startswith("127.") else ADDR.rsplit(".", 1)[0] + ".2"
+        held = []
+        try:
+            for _ in range(4):
+                s = socket.create_connection((ADDR, self.web_port), timeout=5)
+                s.sendall(b"GET / HTTP/1.1\r\nX-Slow: a")  # a head still coming
+                held.append(s)
+            time.sleep(0.2)
+            with socket.create_connection((ADDR, self.web_port), timeout=5) as s:
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 503"), data)
+            c = http.client.HTTPConnection(ADDR, self.web_port, timeout=10,
+                                           source_address=(other, 0))
+            c.request("GET", "/")
+            self.assertEqual(c.getresponse().status, 200)
+            c.close()
+            self.assertGreaterEqual(self.module("web")["refused_per_address"], 1)
+        finally:
+            for s in held:
+                s.close()
+
+    test_connections_from_one_address_are_capped.web = (
+        "  max_per_address: 4\n  trusted_proxies: []\n")
 
     def test_the_feed_validates_and_lists_enclosures(self):
         self.add_user("dave")

@@ -137,6 +137,18 @@ class WebTlsTest(web_test.WebTest):
         cookie = h["set-cookie"]
         for attr in ("HttpOnly", "SameSite=Strict", "Secure"):
             self.assertIn(attr, cookie)
+        # Issue 15: on a wildcard listen address without public_url the cookie lost Secure
+        # (it followed a base URL that such a listener does not have).
+        self.stop()
+        with open(self.cfg) as f:
+            text = f.read()
+        with open(self.cfg, "w") as f:
+            f.write(text.replace(f'listen: ["{ADDR}:0"]', 'listen: ["0.0.0.0:0"]'))
+        self.start()
+        self.base = f"https://{ADDR}:{self.web_port}"
+        st, h, _ = self.curl("/login", "--data", f"user=alice&password={PASSWORD}&next=/")
+        self.assertEqual(st, 303, h)
+        self.assertIn("Secure", h["set-cookie"])
 
     def test_an_upload_streams_over_https(self):
         # A body of many MiB read through SSL_read a chunk at a time into the upload's sink.

@@ -366,6 +366,7 @@ struct TrackerModule::Impl {
         {"expired_peers", expired},
         {"memory", {{"peer_records_bytes", swarms->peer_bytes()}, {"resident_bytes", rss_bytes()}}},
         {"http_connections", http ? http->connections() : 0},
+        {"http_refused_per_address", http ? http->refused_per_address() : 0},
     };
   }
 

@@ -212,9 +212,15 @@ std::string Site::client_address(const HttpRequest& req) const {
     std::string_view xff = req.x_forwarded_for;
     const size_t comma = xff.rfind(',');
     if (comma != std::string_view::npos) xff.remove_prefix(comma + 1);
-    while (!xff.empty() && xff.front() == ' ')
+    while (!xff.empty() && (xff.front() == ' ' || xff.front() == '\t'))
       xff.remove_prefix(1);
-    if (!xff.empty() && xff.size() < 64) return std::string(xff);
+    while (!xff.empty() && (xff.back() == ' ' || xff.back() == '\t'))
+      xff.remove_suffix(1);
+    // Only an address is taken: the value keys the login rate limit and goes to the logs, and
+    // anything else a proxy passed on (a client's own header) would be an unlimited supply of
+    // keys or a forged log line (issue 15).
+    tracker::Endpoint e;
+    if (tracker::Endpoint::parse_ip(xff, e)) return ip_of(e);
   }
   return peer;
 }
@@ -588,15 +594,12 @@ void Site::publish_page(HttpResponse& resp, const Viewer& v, const std::string& 
   page(resp, error.empty() ? 200 : 400, "Publish", "publish.html", data, v);
 }
 
-void Site::job_page(const HttpRequest& req, const std::string& id, HttpResponse& resp,
-                    const Viewer& v) {
+std::optional<json> Site::job_view(const std::string& id) {
   int status = 0;
   const json j = call("GET", "/v1/job", "id=" + url_query(id), status);
-  const bool as_json = wants_json(req);
-  if (status != 200 || j.value("what", "") != "publish") {
-    if (as_json) return json_error(resp, 404, "not_found", "no such job");
-    return error_page(resp, 404, "No such publishing job.", v);
-  }
+  if (status != 200 || j.value("what", "") != "publish") return std::nullopt;
+  // What anyone who may read sees of a publishing job: not the daemon's own view, which names
+  // the paths on the server that it reads and writes (issue 15).
   const std::string state = j.value("state", "");
   json out = {
       {"job", j.value("job", uint64_t{0})},
@@ -607,6 +610,19 @@ void Site::job_page(const HttpRequest& req, const std::string& id, HttpResponse&
       {"total", j.value("total", uint64_t{0})}};
   if (j.contains("error")) out["error"] = j["error"];
   if (j.contains("torrent")) out["info_hash"] = j["torrent"].value("info_hash", "");
+  return out;
+}
+
+void Site::job_page(const HttpRequest& req, const std::string& id, HttpResponse& resp,
+                    const Viewer& v) {
+  const bool as_json = wants_json(req);
+  const std::optional<json> view = job_view(id);
+  if (!view) {
+    if (as_json) return json_error(resp, 404, "not_found", "no such job");
+    return error_page(resp, 404, "No such publishing job.", v);
+  }
+  const json& out = *view;
+  const std::string state = out.value("phase", "");
   if (as_json) return json_response(resp, 200, out);
   if (state == "done") return redirect(resp, "/t/" + out.value("info_hash", ""));
   const uint64_t total = out["total"].get<uint64_t>();
@@ -804,6 +820,11 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     query = "id=" + id + (query_value(req.query, "delete_data") == "1" ? "&delete_data=1" : "");
   } else if (route == "/v1/job") {
     const uint64_t job = std::strtoull(id.c_str(), nullptr, 10);
+    if (method != "DELETE") {
+      const std::optional<json> view = job_view(std::to_string(job));
+      if (!view) return json_error(resp, 404, "not_found", "no such publishing job");
+      return json_response(resp, 200, *view);
+    }
     if (method == "DELETE" && !v.admin()) {
       auto it = jobs_.find(job);
       if (it == jobs_.end() || it->second != v.user()) {

@@ -34,6 +34,7 @@ struct SiteConfig {
   uint64_t max_upload = 0;     // bytes of one upload's request body at most
   std::vector<std::string> trusted_proxies;  // addresses whose X-Forwarded-For is believed
   std::string base_url;                      // no trailing '/'
+  bool tls = false;  // the listener serves HTTPS itself (whatever base_url says)
 };
 
 class Site {
@@ -74,6 +75,9 @@ class Site {
   void login(const tracker::HttpRequest& req, tracker::HttpResponse& resp);
   void logout(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
   void publish_page(tracker::HttpResponse& resp, const Viewer& v, const std::string& error);
+  // A publishing job as the pages and /api/v1/job show it (no paths), or nullopt when there
+  // is no such job or it is not a publish.
+  std::optional<nlohmann::json> job_view(const std::string& id);
   void job_page(const tracker::HttpRequest& req, const std::string& id, tracker::HttpResponse& resp,
                 const Viewer& v);
   void admin(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v,
@@ -92,7 +96,12 @@ class Site {
   nlohmann::json call(const std::string& method, const std::string& path, const std::string& query,
                       int& status, const nlohmann::json& body = nullptr);
   nlohmann::json row_of(const nlohmann::json& t);
-  [[nodiscard]] bool secure() const { return config_.base_url.starts_with("https://"); }
+  // Cookies are Secure when the pages are served over HTTPS: by this listener (also on a
+  // wildcard address, where base_url may be empty or say http://), or by the proxy public_url
+  // names.
+  [[nodiscard]] bool secure() const {
+    return config_.tls || config_.base_url.starts_with("https://");
+  }
 
   // An upload received whole (or failed, `s`): publishes it and answers.
   void published(const std::shared_ptr<Upload>& up, tracker::HttpReply& reply,

@@ -66,6 +66,7 @@ struct WebModule::Impl {
     c.max_upload = cfg.max_upload;
     c.trusted_proxies = cfg.trusted_proxies;
     c.base_url = base_url;
+    c.tls = server != nullptr && server->tls();
     return c;
   }
 
@@ -187,6 +188,7 @@ json WebModule::status() const {
   if (!m.server) return j;
   j["ports"] = m.server->ports();
   j["connections"] = m.server->connections();
+  j["refused_per_address"] = m.server->refused_per_address();
   j["requests"] = m.server->requests();
   j["bytes_sent"] = m.server->file_bytes_sent();
   j["cold_chunks"] = m.server->cold_chunks();
