@@ -75,12 +75,12 @@ bool public_v4(const uint8_t* a) {
   const uint8_t b0 = a[0];
   const uint8_t b1 = a[1];
   if (b0 == 0 || b0 == 10 || b0 == 127 || b0 >= 224) return false;  // this net, private, loop
-  if (b0 == 100 && (b1 & 0xC0) == 64) return false;                  // 100.64.0.0/10
-  if (b0 == 169 && b1 == 254) return false;                          // link-local
-  if (b0 == 172 && (b1 & 0xF0) == 16) return false;                  // 172.16.0.0/12
-  if (b0 == 192 && b1 == 168) return false;                          // 192.168.0.0/16
-  if (b0 == 192 && b1 == 0 && a[2] == 0) return false;               // IETF protocol assignments
-  if (b0 == 198 && (b1 & 0xFE) == 18) return false;                  // 198.18.0.0/15
+  if (b0 == 100 && (b1 & 0xC0) == 64) return false;                 // 100.64.0.0/10
+  if (b0 == 169 && b1 == 254) return false;                         // link-local
+  if (b0 == 172 && (b1 & 0xF0) == 16) return false;                 // 172.16.0.0/12
+  if (b0 == 192 && b1 == 168) return false;                         // 192.168.0.0/16
+  if (b0 == 192 && b1 == 0 && a[2] == 0) return false;              // IETF protocol assignments
+  if (b0 == 198 && (b1 & 0xFE) == 18) return false;                 // 198.18.0.0/15
   return true;
 }
 }  // namespace
@@ -94,10 +94,10 @@ bool is_public_address(const Endpoint& e) {
   if (std::memcmp(a, kZero, 12) == 0) return false;  // ::, ::1, IPv4-compatible
   if (std::memcmp(a, kNat64, 12) == 0) return public_v4(a + 12);
   if (a[0] == 0x20 && a[1] == 0x02) return public_v4(a + 2);  // 6to4 carries its IPv4
-  if ((a[0] & 0xFE) == 0xFC) return false;                     // unique local fc00::/7
-  if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) return false;     // link-local fe80::/10
-  if (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) return false;     // site-local (deprecated)
-  if (a[0] == 0xFF) return false;                              // multicast
+  if ((a[0] & 0xFE) == 0xFC) return false;                    // unique local fc00::/7
+  if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) return false;    // link-local fe80::/10
+  if (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) return false;    // site-local (deprecated)
+  if (a[0] == 0xFF) return false;                             // multicast
   return true;
 }
 
