@@ -426,11 +426,16 @@ nlohmann::json Announcer::describe(const InfoHash& key) const {
 }
 
 nlohmann::json Announcer::status() const {
-  return {{"torrents", schedule_.torrents()},     {"slots", schedule_.slots()},
-          {"trackers", schedule_.trackers()},     {"in_flight", flights_.size()},
-          {"queued", schedule_.queued()},         {"announces", counters_.announces},
-          {"failures", counters_.failures},       {"stopped_sent", counters_.stopped_sent},
-          {"own_dropped", counters_.own_dropped}, {"bad_datagrams", counters_.bad_datagrams},
+  return {{"torrents", schedule_.torrents()},
+          {"slots", schedule_.slots()},
+          {"trackers", schedule_.trackers()},
+          {"in_flight", flights_.size()},
+          {"queued", schedule_.queued()},
+          {"announces", counters_.announces},
+          {"failures", counters_.failures},
+          {"stopped_sent", counters_.stopped_sent},
+          {"own_dropped", counters_.own_dropped},
+          {"bad_datagrams", counters_.bad_datagrams},
           {"private_refused", counters_.private_refused}};
 }
 
