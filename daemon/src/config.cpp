@@ -63,7 +63,11 @@ const FieldTable<DaemonSection>& daemon_table() {
          return out + "]";
        }},
       int_field<DaemonSection>("worker_threads", &DaemonSection::worker_threads, 1, 64, false,
-                               "Threads for blocking work (hashing, disk reads)"),
+                               "Threads for short blocking work that someone waits for (cold "
+                               "block reads, web seed reads, logins, upload writes)"),
+      int_field<DaemonSection>("bulk_threads", &DaemonSection::bulk_threads, 1, 64, false,
+                               "Threads for long jobs (publishing: copying, hashing, verifying); "
+                               "as many publishes run at once, the rest wait"),
       int_field<DaemonSection>("shutdown_timeout", &DaemonSection::shutdown_timeout, 1, 300, true,
                                "Seconds a graceful stop may take before evertd exits anyway"),
   };

@@ -108,6 +108,7 @@ void Daemon::register_routes() {
 Status Daemon::start() {
   inherited_fds_ = systemd::listen_fds();
   workers_ = std::make_unique<WorkerPool>(config_.daemon.worker_threads);
+  bulk_ = std::make_unique<WorkerPool>(config_.daemon.bulk_threads);
   StoreOptions so;
   so.dir = config_.daemon.state_dir;
   so.map_size = config_.store.map_size;
@@ -162,7 +163,8 @@ Status Daemon::start() {
           return nullptr;
         },
         [this](const std::string& op, FdHandler h) { fd_api_.route(op, std::move(h)); },
-        config_.daemon.state_dir, [this](ApiRequest& req) { return api_.dispatch(req); }});
+        config_.daemon.state_dir, bulk_.get(),
+        [this](ApiRequest& req) { return api_.dispatch(req); }});
     ctx->log->set_level(log_->level());
     if (auto s = r.module->start(*ctx); !s) {
       return Error("module " + name + " failed to start: " + s.error().message);
@@ -295,6 +297,7 @@ int Daemon::run() {
   api_.stop();
   fd_api_.stop();
   stop_modules();
+  bulk_->shutdown();
   workers_->shutdown();
   if (auto s = store_->flush(); !s)
     log_->error("store: final commit failed: {}", s.error().message);

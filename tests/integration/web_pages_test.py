@@ -365,6 +365,42 @@ class WebPagesTest(WebTest):
     test_connections_from_one_address_are_capped.web = (
         "  max_per_address: 4\n  trusted_proxies: []\n")
 
+    def test_logins_are_answered_while_large_publishes_run(self):
+        """Issue 15: publishing (hashing, copying, verifying) ran on the same two worker threads
+        as the short work someone waits for (password checks, cold block reads, upload writes):
+        two large publishes held both for as long as they took, and logins waited. Now long
+        jobs have threads of their own (daemon.bulk_threads); the defaults are tested."""
+        self.add_user("frank")
+        jobs = []
+        for i in range(2):
+            path = os.path.join(self.root, "data", f"big-{i}.img")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.truncate(6 << 30)  # sparse: hashed at the CPU's speed, no disk needed
+            jobs.append(self.api("POST", "/v1/publish", {"path": path})["job"])
+        try:
+            deadline = time.time() + 30
+            while any(self.api("GET", f"/v1/job?id={j}")["state"] != "hashing" for j in jobs):
+                self.assertLess(time.time(), deadline, "the publishes did not start hashing")
+                time.sleep(0.05)
+            time.sleep(0.3)
+            t0 = time.time()
+            self.login("frank")
+            took = time.time() - t0
+            running = [self.api("GET", f"/v1/job?id={j}")["state"] for j in jobs]
+            self.assertLess(took, 1.0, f"a login took {took:.2f} s during two publishes")
+            self.assertEqual(running, ["hashing", "hashing"],
+                             "the publishes ended before the login could tell anything")
+        finally:
+            for j in jobs:
+                self.api("DELETE", f"/v1/job?id={j}")
+            deadline = time.time() + 60
+            while any(self.api("GET", f"/v1/job?id={j}")["state"] not in
+                      ("done", "failed", "cancelled") for j in jobs):
+                if time.time() > deadline:
+                    break
+                time.sleep(0.1)
+
     def test_the_feed_validates_and_lists_enclosures(self):
         self.add_user("dave")
         cookie = self.login("dave")

@@ -329,7 +329,7 @@ Publisher::Accepted Publisher::publish_into(
   const std::string incoming = dir.empty() ? content_.incoming_dir(job->id) : dir;
   std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit(
+  ctx_.bulk_pool().submit(
       [this, alive, job, fill = std::move(fill), opts, given, torrent_bytes, name, incoming, web] {
         auto post_fail = [this, alive, job](Error e) {
           ctx_.loop.post([this, alive, job, e = std::move(e)] {
@@ -374,12 +374,12 @@ Publisher::Accepted Publisher::publish_into(
           if (!alive.lock() || !*alive.lock()) return;
           const Published* existing = catalog_.find(InfoHash::from(*from_hex(hex, 20)));
           if (existing != nullptr || job->cancel) {
-            ctx_.workers.submit([this, incoming] { discard(incoming); });
+            ctx_.bulk_pool().submit([this, incoming] { discard(incoming); });
             if (job->cancel) return fail(job, Error("cancelled"));
             return finish(job, existing, false);
           }
           job->phase = 3;
-          ctx_.workers.submit([this, alive, job, created, incoming, final_dir, staged, name] {
+          ctx_.bulk_pool().submit([this, alive, job, created, incoming, final_dir, staged, name] {
             // Data left in the store by an earlier unpublish of the same torrent is replaced.
             Status s = ContentStore::remove_tree(final_dir);
             if (s) s = ContentStore::remove_tree(staged);
@@ -387,7 +387,7 @@ Publisher::Accepted Publisher::publish_into(
             ctx_.loop.post([this, alive, job, created, incoming, final_dir, staged, name, s] {
               if (!alive.lock() || !*alive.lock()) return;
               if (!s) {
-                ctx_.workers.submit([this, incoming, staged] {
+                ctx_.bulk_pool().submit([this, incoming, staged] {
                   discard(incoming);
                   discard(staged);
                 });
@@ -418,7 +418,7 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
   std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit([this, alive, job, shared_scan, opts, path, web] {
+  ctx_.bulk_pool().submit([this, alive, job, shared_scan, opts, path, web] {
     opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
     opts->cancel = &job->cancel;
     opts->threads = 2;
@@ -462,7 +462,7 @@ Publisher::Accepted Publisher::publish_existing(std::string torrent_bytes,
   created->bytes = std::move(torrent_bytes);
   created->metainfo = std::move(*meta);
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit([this, alive, job, created, data] {
+  ctx_.bulk_pool().submit([this, alive, job, created, data] {
     auto before = stamp_files(created->metainfo, data);
     Status s = verify_data(created->metainfo, data, job->done, job->cancel);
     Result<std::vector<FileStamp>> stamps = s ? stamps_after(created->metainfo, data, before)
@@ -494,14 +494,14 @@ void Publisher::commit(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedT
                        std::string data_path, bool in_place, std::string staged,
                        std::vector<FileStamp> stamps) {
   if (job->cancel) {
-    if (!staged.empty()) ctx_.workers.submit([this, staged] { discard(staged); });
+    if (!staged.empty()) ctx_.bulk_pool().submit([this, staged] { discard(staged); });
     return fail(job, Error("cancelled"));
   }
   bool added = false;
   auto p = catalog_.add(created->bytes, created->metainfo, data_path, in_place, wall_seconds(),
                         added, std::move(stamps), /*ready=*/staged.empty());
   if (!p) {
-    if (!staged.empty()) ctx_.workers.submit([this, staged] { discard(staged); });
+    if (!staged.empty()) ctx_.bulk_pool().submit([this, staged] { discard(staged); });
     return fail(job, p.error());
   }
   const InfoHash key = (*p)->key;
@@ -526,7 +526,7 @@ void Publisher::commit(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedT
       };
       if (staged.empty()) return done();
       const std::string final_dir = content_.final_dir(to_hex(key.view()));
-      ctx_.workers.submit([this, alive, staged, final_dir, done, job] {
+      ctx_.bulk_pool().submit([this, alive, staged, final_dir, done, job] {
         Status moved = ContentStore::rename_synced(staged, final_dir);
         ctx_.loop.post([alive, moved, done, this, job] {
           if (!alive.lock() || !*alive.lock()) return;
@@ -776,7 +776,7 @@ ApiResponse Publisher::route_unpublish(const ApiRequest& r) {
         res.body["warning"] = retired.error().message;
       } else {
         if (!retired->empty()) {
-          ctx_.workers.submit([gone = *retired, log = ctx_.log] {
+          ctx_.bulk_pool().submit([gone = *retired, log = ctx_.log] {
             if (auto s = ContentStore::remove_tree(gone); !s) log->warn("{}", s.error().message);
           });
         }
@@ -807,7 +807,7 @@ ApiResponse Publisher::route_verify(const ApiRequest& r) {
   const InfoHash key = p->key;
   const std::string data = p->data_path;
   std::weak_ptr<bool> alive = alive_;
-  ctx_.workers.submit([this, alive, job, m, key, data] {
+  ctx_.bulk_pool().submit([this, alive, job, m, key, data] {
     auto before = stamp_files(*m, data);
     Status s = verify_data(*m, data, job->done, job->cancel);
     std::vector<FileStamp> stamps;

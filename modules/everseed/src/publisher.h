@@ -3,9 +3,10 @@
 // listing and unpublishing. One implementation for every front end: the control API and the
 // descriptor socket here, the web module later (DESIGN.md).
 //
-// Every publish is a job on the worker pool (copy, hash, commit) with progress the client polls
-// (GET /v1/job) and can cancel (DELETE /v1/job). A publish is acknowledged (job "done") only
-// after the store committed it; one cancelled or interrupted before leaves nothing behind.
+// Every publish is a job on the bulk pool (ModuleContext::bulk: copy, hash, commit) with progress
+// the client polls (GET /v1/job) and can cancel (DELETE /v1/job). A publish is acknowledged (job
+// "done") only after the store committed it; one cancelled or interrupted before leaves nothing
+// behind.
 //
 // Thread-safety: loop thread only; jobs hand their results back with EventLoop::post().
 #pragma once

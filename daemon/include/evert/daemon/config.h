@@ -27,6 +27,7 @@ struct DaemonSection {
   // default (ModuleSchema::default_on), in registry order; see default_config().
   std::vector<std::string> modules;
   int worker_threads = 2;
+  int bulk_threads = 2;       // long jobs (publishing: copy, hash, verify), apart from the rest
   int shutdown_timeout = 10;  // seconds
 };
 

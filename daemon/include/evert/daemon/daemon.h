@@ -65,6 +65,7 @@ class Daemon {
 
   EventLoop loop_;
   std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<WorkerPool> bulk_;  // long jobs (ModuleContext::bulk)
   std::unique_ptr<Store> store_;
   ControlApi api_{loop_};
   FdApi fd_api_{loop_};

@@ -42,6 +42,12 @@ struct ModuleContext {
   std::function<void(const std::string& op, FdHandler)> fd_route = [](const std::string&,
                                                                       FdHandler) {};
   std::string state_dir;  // daemon.state_dir: the store, and the content store below it
+  // Threads for jobs that take seconds to minutes (publishing: copying, hashing, verifying),
+  // apart from `workers`, whose work someone is waiting for now (a peer's block, a login):
+  // two large publishes used to hold every worker and freeze seeding and logins (issue 15).
+  // nullptr (tests): `workers` does both.
+  WorkerPool* bulk = nullptr;
+  WorkerPool& bulk_pool() const { return bulk != nullptr ? *bulk : workers; }
   // Calls a control-API route as the Unix socket would (the web module's /api/v1/ and pages:
   // one implementation of each operation, two front ends).
   std::function<ApiResponse(ApiRequest&)> call = [](ApiRequest&) {
