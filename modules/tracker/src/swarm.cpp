@@ -148,10 +148,12 @@ void PeerArray::erase(uint32_t index) {
   shrink();
 }
 
-uint32_t PeerArray::count_address(const uint8_t* prefix, size_t n, uint32_t limit) const {
+uint32_t PeerArray::count_address(uint64_t first, uint64_t end, const uint8_t* prefix, size_t n,
+                                  uint32_t limit) const {
   uint32_t count = 0;
-  const uint8_t* end = data_ + size_t{size_} * rs_;
-  for (const uint8_t* rec = data_; rec != end && count < limit; rec += rs_) {
+  for (uint32_t i = find(first).first; i < size_ && count < limit; ++i) {
+    const uint8_t* rec = at(i);
+    if (load_key(rec) >= end) break;
     count += std::memcmp(rec + kKeySize, prefix, n) == 0 ? 1 : 0;
   }
   return count;
@@ -205,9 +207,20 @@ uint64_t SwarmTable::key_of(const PeerId& id, const Endpoint& at) const {
   uint8_t h[crypto_shorthash_BYTES];
   crypto_shorthash(h, in.data(), 20 + ips, secret_.data());
   uint64_t k = 0;
-  for (size_t i = 0; i < kKeySize; ++i)
+  for (size_t i = 0; i < kKeySize - kAddressKeyBytes; ++i)
     k = k << 8 | h[i];
-  return k;
+  return address_key(at) | k;
+}
+
+uint64_t SwarmTable::address_key(const Endpoint& at) const {
+  // The top bits of a key: a hash of the address (IPv4) or its /64 (IPv6), so the peers of one
+  // address lie together in key order and are counted by a binary search and a short walk.
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, at.ip.data(), at.family == Family::kV4 ? 4 : 8, secret_.data());
+  uint64_t k = 0;
+  for (size_t i = 0; i < kAddressKeyBytes; ++i)
+    k = k << 8 | h[i];
+  return k << (8 * (kKeySize - kAddressKeyBytes));
 }
 
 uint8_t SwarmTable::intern_client(const uint8_t* prefix12) {
@@ -327,12 +340,16 @@ uint8_t* SwarmTable::place(Swarm& swarm, const Endpoint& at, uint64_t key, bool 
     return nullptr;
   }
   // Peers of one address, counted when a new one comes (never on a re-announce) and only in an
-  // array big enough to hold more than the cap: one pass, like the insertion's memmove. An
-  // IPv6 host usually has a whole /64, so that is what counts as one address.
+  // array big enough to hold more than the cap: they share the key's top bits, so it takes a
+  // binary search and a walk over those keys (the address's peers and a few that share its
+  // hash, told apart by their address). An IPv6 host usually has a whole /64, so that is what
+  // counts as one address.
   const auto cap =
       static_cast<uint32_t>(std::min<size_t>(options_.max_peers_per_address, 0xFFFFFFFF));
+  const uint64_t first = key & ~kIdKeyMask;
   if (cap_address && arr.size() >= cap &&
-      arr.count_address(at.ip.data(), at.family == Family::kV4 ? 4 : 8, cap) >= cap) {
+      arr.count_address(first, first + kIdKeyMask + 1, at.ip.data(),
+                        at.family == Family::kV4 ? 4 : 8, cap) >= cap) {
     why = Placed::kAddressFull;
     return nullptr;
   }

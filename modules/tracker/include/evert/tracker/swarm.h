@@ -3,20 +3,25 @@
 // announces both end in SwarmTable::announce (STYLE.md §2).
 //
 // Memory: a peer costs one packed record in a per-swarm array sorted by a 40-bit keyed hash of
-// its peer id and IP address (its key), found by binary search; arrays grow by an eighth. A record
-// is 14 bytes for IPv4 (26 for IPv6): the id's hash (5), address and port (6, in the compact wire
-// order), the client (1: an index into a table of peer-id prefixes, for `evertctl swarm`), and 16
-// bits holding an 8-second tick and the seeder/partial/completed flags. The full 20-byte peer id is
-// kept only with SwarmOptions::keep_peer_ids (20 more bytes per peer), and only then does the
-// dictionary model list peer ids. A hash collision (about 1 in 2^40 per pair of peers in one swarm)
-// makes two peers one. Idle whitelisted torrents cost a hash-set entry and no swarm.
+// its peer id and IP address (its key), found by binary search; arrays grow by an eighth. A
+// record is 14 bytes for IPv4 (26 for IPv6): the key (5), address and port (6, in the compact
+// wire order), the client (1: an index into a table of peer-id prefixes, for `evertctl swarm`),
+// and 16 bits holding an 8-second tick and the seeder/partial/completed flags. The full 20-byte
+// peer id is kept only with SwarmOptions::keep_peer_ids (20 more bytes per peer), and only then
+// does the dictionary model list peer ids. A key collision (see Identity) makes two peers one.
+// Idle whitelisted torrents cost a hash-set entry and no swarm.
 //
 // Identity: a peer is its peer id at its IP address (as opentracker keys peers). Peer ids are
 // no secret (every handshake shows them), so an announce with a known id from another address
 // is another peer: it cannot stop, update or move the one already listed. A peer whose address
 // changes is listed anew and its old record expires; one that comes back from the same address
 // on another port (a client restarted) is the same peer, its port updated. With BEP 7 a peer's
-// record in each family is keyed by its address in that family.
+// record in each family is keyed by its address in that family. The key's top 16 bits hash the
+// address (an IPv6 /64), its other 24 the id and address: the peers of one address are
+// neighbours in key order, so max_peers_per_address costs a binary search, no memory. Two
+// peers of different addresses still collide about once in 2^40 pairs, of one address once in
+// 2^24 (then they are one peer). A reply's walk in key order takes such neighbours together;
+// each peer is as likely as before to be in it.
 //
 // Thread-safety: none; the tracker uses it from the loop thread only.
 #pragma once
@@ -53,6 +58,10 @@ struct AnnounceRequest {
 // The record layout: key (5) | address (4 or 16) | port (2, BE) | client (1) | meta (2)
 // [| peer id (20)].
 inline constexpr size_t kKeySize = 5;
+// A key's top 2 bytes hash the peer's address (IPv4) or /64 (IPv6), the other 3 its id and
+// address: one address's peers are neighbours in a swarm's array (swarm.h, Identity).
+inline constexpr size_t kAddressKeyBytes = 2;
+inline constexpr uint64_t kIdKeyMask = (uint64_t{1} << (8 * (kKeySize - kAddressKeyBytes))) - 1;
 inline constexpr size_t ip_size_of(Family f) {
   return f == Family::kV4 ? 4 : 16;
 }
@@ -136,9 +145,10 @@ class PeerArray {
   [[nodiscard]] std::pair<uint32_t, bool> find(uint64_t key) const;
   uint8_t* insert(uint32_t index);  // an uninitialised record at `index`
   void erase(uint32_t index);
-  // How many records have an address starting with the `n` bytes at `prefix`, counting no
-  // further than `limit` (one pass, stopping there).
-  [[nodiscard]] uint32_t count_address(const uint8_t* prefix, size_t n, uint32_t limit) const;
+  // How many records with a key in [first, end) have an address starting with the `n` bytes at
+  // `prefix`, counting no further than `limit`.
+  [[nodiscard]] uint32_t count_address(uint64_t first, uint64_t end, const uint8_t* prefix,
+                                       size_t n, uint32_t limit) const;
   // Keeps the records for which `keep` is true (one pass).
   size_t erase_if(const std::function<bool(const uint8_t*)>& remove);
   [[nodiscard]] size_t capacity_bytes() const { return size_t{cap_} * record_size(); }
@@ -257,6 +267,7 @@ class SwarmTable {
   static uint16_t tick(int64_t now) { return static_cast<uint16_t>((now >> 3) & 0xFFF); }
   // The key of a peer id at an address (its IP; the port is not part of it).
   [[nodiscard]] uint64_t key_of(const PeerId& id, const Endpoint& at) const;
+  [[nodiscard]] uint64_t address_key(const Endpoint& at) const;  // the key's top bits
   [[nodiscard]] bool listed(const InfoHash& ih) const {
     return allowed_.contains(ih) || seeded_.contains(ih);
   }
