@@ -130,8 +130,13 @@ int run_stats(const TrackerArgs& a) {
             << "Swarms:     " << num((*j)["swarms"]) << "  (" << num((*j)["whitelisted"])
             << " torrents whitelisted)\n"
             << "Peers:      " << num((*j)["peers"]) << "  (" << num((*j)["expired_peers"])
-            << " expired so far)\n"
-            << "Memory:     " << num((*j)["memory"]["peer_records_bytes"])
+            << " expired so far)\n";
+  if (j->contains("unlisted_announces")) {  // an older evertd has no such counters
+    const auto& u = (*j)["unlisted_announces"];
+    std::cout << "Unlisted:   " << num(u["swarm_full"]) << " announces (swarm full), "
+              << num(u["address_full"]) << " (too many peers from one address)\n";
+  }
+  std::cout << "Memory:     " << num((*j)["memory"]["peer_records_bytes"])
             << " bytes of peer records, " << num((*j)["memory"]["resident_bytes"])
             << " bytes resident\n";
   std::cout << "Failures:\n";

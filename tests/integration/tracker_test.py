@@ -30,6 +30,8 @@ PY = "/usr/bin/python3"
 # real-client tests run in a network namespace of their own (see CMakeLists.txt) whose loopback
 # interface also carries EVERT_TEST_ADDR.
 ADDR = os.environ.get("EVERT_TEST_ADDR", "127.0.0.1")
+# A second source address on the same loopback (all of 127.0.0.0/8 is local): another host.
+OTHER_ADDR = "127.0.0.2"
 
 
 def bdecode(data):
@@ -169,8 +171,9 @@ class TrackerTest(unittest.TestCase):
             shutil.rmtree(self.root, ignore_errors=True)
 
     # ---- HTTP helpers -----------------------------------------------------------------------
-    def get(self, path, host=ADDR, port=None):
-        c = http.client.HTTPConnection(host, port or self.daemon.http_port, timeout=10)
+    def get(self, path, host=ADDR, port=None, source=None):
+        c = http.client.HTTPConnection(host, port or self.daemon.http_port, timeout=10,
+                                       source_address=(source, 0) if source else None)
         c.request("GET", path)
         r = c.getresponse()
         body = r.read()
@@ -178,16 +181,22 @@ class TrackerTest(unittest.TestCase):
         return r.status, body
 
     def announce(self, ih=None, peer_id=None, port=6881, left=100, event=None, extra="",
-                 host=ADDR, http_port=None, raw_ih=None):
+                 host=ADDR, http_port=None, raw_ih=None, source=None):
         ih = ih or self.ih
         peer_id = peer_id or b"-XX0001-" + os.urandom(6).hex().encode()[:12]
         path = (f"/announce?info_hash={raw_ih if raw_ih is not None else q(ih)}"
                 f"&peer_id={q(peer_id)}&port={port}&uploaded=0&downloaded=0&left={left}")
         if event:
             path += "&event=" + event
-        status, body = self.get(path + extra, host, http_port)
+        status, body = self.get(path + extra, host, http_port, source)
         self.assertEqual(status, 200, body)
         return bdecode(body)
+
+    def scrape_counts(self, ih=None):
+        ih = ih or self.ih
+        status, body = self.get(f"/scrape?info_hash={q(ih)}")
+        self.assertEqual(status, 200, body)
+        return bdecode(body)[b"files"].get(ih)
 
     def failure(self, path):
         status, body = self.get(path)
@@ -615,6 +624,86 @@ class TrackerTest(unittest.TestCase):
         self.assertNotIn(b"failure reason", self.announce(ih=b"\x05" * 20))
         r = self.announce(ih=b"\x06" * 20)  # a third swarm: past max_swarms
         self.assertIn(b"too many swarms", r[b"failure reason"])
+
+    def test_a_peer_id_from_another_address_is_another_peer(self):
+        """The hardening issue: peers were keyed by peer id alone, and every handshake shows a
+        peer's id, so anyone could stop a peer or move it to an address of their choosing."""
+        victim = b"-qB4500-" + b"v" * 12
+        self.announce(peer_id=victim, port=7001, left=10, event="started")
+        # A stop in its name from another host stops nobody.
+        r = self.announce(peer_id=victim, port=7001, left=10, event="stopped", source=OTHER_ADDR)
+        self.assertEqual(self.scrape_counts()[b"incomplete"], 1)
+        # An announce in its name from another host is that host's own peer.
+        self.announce(peer_id=victim, port=9999, left=0, source=OTHER_ADDR)
+        swarm = self.daemon.api("GET", "/v1/tracker/swarm?info_hash=" + self.ih.hex())
+        self.assertEqual(sorted((p["address"], p["port"]) for p in swarm["peers"]),
+                         sorted([(ADDR, 7001), (OTHER_ADDR, 9999)]))
+        c = self.scrape_counts()
+        self.assertEqual((c[b"complete"], c[b"incomplete"]), (1, 1))
+        # The victim itself restarted on another port: updated, not listed twice.
+        r = self.announce(peer_id=victim, port=7002, left=10, event="started")
+        self.assertEqual(r[b"peers"], socket.inet_aton(OTHER_ADDR) + struct.pack(">H", 9999))
+        swarm = self.daemon.api("GET", "/v1/tracker/swarm?info_hash=" + self.ih.hex())
+        self.assertEqual(sorted((p["address"], p["port"]) for p in swarm["peers"]),
+                         sorted([(ADDR, 7002), (OTHER_ADDR, 9999)]))
+
+    def test_one_address_cannot_fill_a_swarm(self):
+        """The hardening issue: one host could fill a swarm up to max_peers_per_swarm with
+        made-up peers. By default 32 peers per swarm and address are listed; the others are
+        answered with a warning and counted."""
+        for i in range(40):
+            r = self.announce(peer_id=b"-XX0001-%012d" % i, port=7000 + i, left=10)
+            if i < 32:
+                self.assertNotIn(b"warning message", r)
+        self.assertIn(b"too many peers from your address", r.get(b"warning message", b""))
+        self.assertEqual(len(r[b"peers"]), 6 * 32)  # answered all the same
+        self.assertEqual(self.scrape_counts()[b"incomplete"], 32)
+        r = self.announce(peer_id=b"-XX0001-elsewhere000", port=8000, left=10,
+                          source=OTHER_ADDR)
+        self.assertNotIn(b"failure reason", r)
+        self.assertNotIn(b"warning message", r)
+        self.assertEqual(self.scrape_counts()[b"incomplete"], 33)
+        stats = self.daemon.api("GET", "/v1/tracker/stats")
+        self.assertEqual(stats["unlisted_announces"], {"swarm_full": 0, "address_full": 8})
+        # The cap is a reloadable setting.
+        self.daemon.write_config(max_peers_per_address=34)
+        subprocess.run([EVERTCTL, "reload", "--socket", self.daemon.sock], check=True,
+                       capture_output=True, timeout=30)
+        self.announce(peer_id=b"-XX0001-%012d" % 40, port=7040, left=10)
+        self.announce(peer_id=b"-XX0001-%012d" % 41, port=7041, left=10)
+        r = self.announce(peer_id=b"-XX0001-%012d" % 42, port=7042, left=10)
+        self.assertIn(b"warning message", r)
+        self.assertEqual(self.scrape_counts()[b"incomplete"], 35)
+
+    def test_completed_only_swarms_expire_in_open_mode(self):
+        """The hardening issue: in open mode a made-up info-hash announced with event=completed
+        left a swarm with a completed count that never expired (nor its row in the store), so
+        such announces filled max_swarms for good. Now it goes once idle for the expiry; a
+        whitelisted torrent keeps its count."""
+        self.daemon.stop()
+        self.daemon.write_config(mode="open", expiry=30)
+        self.daemon.start()
+        made_up = os.urandom(20)
+        peer = b"-XX0001-" + b"c" * 12
+        for ih in (made_up, self.ih):
+            self.announce(ih=ih, peer_id=peer, left=0, event="completed")
+            self.announce(ih=ih, peer_id=peer, left=0, event="stopped")
+        self.assertEqual(self.scrape_counts(made_up)[b"downloaded"], 1)
+        # Gone within the expiry and a sweep (every 30 s); bounded wait, no fixed sleep.
+        deadline = time.time() + 100
+        while time.time() < deadline:
+            if self.daemon.api("GET", "/v1/tracker/swarms")["total"] == 1:
+                break
+            time.sleep(0.5)
+        swarms = self.daemon.api("GET", "/v1/tracker/swarms")["swarms"]
+        self.assertEqual([s["info_hash"] for s in swarms], [self.ih.hex()])
+        self.assertEqual(swarms[0]["completed"], 1)  # whitelisted: kept
+        self.assertEqual(self.daemon.api("GET", "/v1/tracker/stats")["expired_swarms"], 1)
+        # Deleted from the store too: a restart does not bring it back.
+        self.daemon.stop()
+        self.daemon.start()
+        swarms = self.daemon.api("GET", "/v1/tracker/swarms")["swarms"]
+        self.assertEqual([s["info_hash"] for s in swarms], [self.ih.hex()])
 
     # ---- real clients ------------------------------------------------------------------------
     def make_torrent(self, tracker):

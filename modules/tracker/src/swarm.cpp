@@ -148,6 +148,17 @@ void PeerArray::erase(uint32_t index) {
   shrink();
 }
 
+uint32_t PeerArray::count_address(uint64_t first, uint64_t end, const uint8_t* prefix, size_t n,
+                                  uint32_t limit) const {
+  uint32_t count = 0;
+  for (uint32_t i = find(first).first; i < size_ && count < limit; ++i) {
+    const uint8_t* rec = at(i);
+    if (load_key(rec) >= end) break;
+    count += std::memcmp(rec + kKeySize, prefix, n) == 0 ? 1 : 0;
+  }
+  return count;
+}
+
 size_t PeerArray::erase_if(const std::function<bool(const uint8_t*)>& remove) {
   const size_t rs = record_size();
   uint32_t out = 0;
@@ -186,14 +197,30 @@ uint64_t SwarmTable::random() {
   return rng_ * 0x2545F4914F6CDD1Dull;
 }
 
-uint64_t SwarmTable::key_of(const PeerId& id) const {
-  // SipHash keyed with a secret: peers cannot choose ids that collide with someone else's.
+uint64_t SwarmTable::key_of(const PeerId& id, const Endpoint& at) const {
+  // SipHash keyed with a secret: peers cannot choose ids that collide with someone else's. The
+  // address is part of the key: a peer id alone is public (swarm.h, Identity).
+  std::array<uint8_t, 36> in;
+  std::memcpy(in.data(), id.bytes.data(), 20);
+  const size_t ips = ip_size_of(at.family);
+  std::memcpy(in.data() + 20, at.ip.data(), ips);
   uint8_t h[crypto_shorthash_BYTES];
-  crypto_shorthash(h, id.bytes.data(), id.bytes.size(), secret_.data());
+  crypto_shorthash(h, in.data(), 20 + ips, secret_.data());
   uint64_t k = 0;
-  for (size_t i = 0; i < kKeySize; ++i)
+  for (size_t i = 0; i < kKeySize - kAddressKeyBytes; ++i)
     k = k << 8 | h[i];
-  return k;
+  return address_key(at) | k;
+}
+
+uint64_t SwarmTable::address_key(const Endpoint& at) const {
+  // The top bits of a key: a hash of the address (IPv4) or its /64 (IPv6), so the peers of one
+  // address lie together in key order and are counted by a binary search and a short walk.
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, at.ip.data(), at.family == Family::kV4 ? 4 : 8, secret_.data());
+  uint64_t k = 0;
+  for (size_t i = 0; i < kAddressKeyBytes; ++i)
+    k = k << 8 | h[i];
+  return k << (8 * (kKeySize - kAddressKeyBytes));
 }
 
 uint8_t SwarmTable::intern_client(const uint8_t* prefix12) {
@@ -244,6 +271,7 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
   reply.peers4.clear();
   reply.peers6.clear();
   reply.stored = true;
+  reply.address_full = false;
   if (!allowed(request.info_hash)) return Refusal::kNotAllowed;
 
   auto it = swarms_.find(request.info_hash);
@@ -258,11 +286,13 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
     it = swarms_.try_emplace(request.info_hash, options_.keep_peer_ids).first;
   }
   Swarm& swarm = it->second;
-  swarm.last_activity = now;
-  const uint64_t key = key_of(request.peer_id);
 
   if (request.event == Event::kStopped) {
-    remove(swarm, request.info_hash, key);
+    // Only the peer at this address (and, BEP 7, at its other one) stops; a stop that removes
+    // nobody does not count as activity, so it cannot keep an empty swarm alive.
+    bool removed = remove(swarm, request.info_hash, request.peer_id, request.endpoint);
+    if (request.other) removed |= remove(swarm, request.info_hash, request.peer_id, *request.other);
+    if (removed) swarm.last_activity = now;
     reply.counts = counts_of(swarm);
     reply.counts.complete += seeded_.contains(request.info_hash) ? 1 : 0;
     if (swarm.peers() == 0 && swarm.downloaded == 0) {
@@ -272,16 +302,18 @@ Refusal SwarmTable::announce(const AnnounceRequest& request, int64_t now, Announ
     return Refusal::kNone;
   }
 
-  bool stored = true;
+  swarm.last_activity = now;
   uint32_t self4 = kNoIndex;
   uint32_t self6 = kNoIndex;
   (request.endpoint.family == Family::kV4 ? self4 : self6) =
-      store(swarm, request.info_hash, key, request, request.endpoint, now, stored);
+      store(swarm, request.info_hash, key_of(request.peer_id, request.endpoint), request,
+            request.endpoint, now, reply);
   if (request.other) {
     (request.other->family == Family::kV4 ? self4 : self6) =
-        store(swarm, request.info_hash, key, request, *request.other, now, stored);
+        store(swarm, request.info_hash, key_of(request.peer_id, *request.other), request,
+              *request.other, now, reply);
   }
-  reply.stored = stored;
+  if (!reply.stored) ++(reply.address_full ? counters_.address_full : counters_.swarm_full);
   reply.counts = counts_of(swarm);
   const bool local = seeded_.contains(request.info_hash);
   reply.counts.complete += local ? 1 : 0;
@@ -295,13 +327,32 @@ void SwarmTable::mark(Swarm& swarm, const InfoHash& ih) {
   dirty_.push_back(ih);
 }
 
-uint8_t* SwarmTable::place(Swarm& swarm, Family f, uint64_t key, bool& found, uint32_t& index) {
-  PeerArray& arr = f == Family::kV4 ? swarm.v4 : swarm.v6;
+uint8_t* SwarmTable::place(Swarm& swarm, const Endpoint& at, uint64_t key, bool cap_address,
+                           bool& found, uint32_t& index, Placed& why) {
+  PeerArray& arr = at.family == Family::kV4 ? swarm.v4 : swarm.v6;
   auto [i, hit] = arr.find(key);
   index = i;
   found = hit;
+  why = Placed::kOk;
   if (hit) return arr.at(i);
-  if (arr.size() >= options_.max_peers_per_swarm) return nullptr;
+  if (arr.size() >= options_.max_peers_per_swarm) {
+    why = Placed::kSwarmFull;
+    return nullptr;
+  }
+  // Peers of one address, counted when a new one comes (never on a re-announce) and only in an
+  // array big enough to hold more than the cap: they share the key's top bits, so it takes a
+  // binary search and a walk over those keys (the address's peers and a few that share its
+  // hash, told apart by their address). An IPv6 host usually has a whole /64, so that is what
+  // counts as one address.
+  const auto cap =
+      static_cast<uint32_t>(std::min<size_t>(options_.max_peers_per_address, 0xFFFFFFFF));
+  const uint64_t first = key & ~kIdKeyMask;
+  if (cap_address && arr.size() >= cap &&
+      arr.count_address(first, first + kIdKeyMask + 1, at.ip.data(),
+                        at.family == Family::kV4 ? 4 : 8, cap) >= cap) {
+    why = Placed::kAddressFull;
+    return nullptr;
+  }
   uint8_t* rec = arr.insert(i);
   store_key(rec, key);
   ++peers_;
@@ -310,13 +361,15 @@ uint8_t* SwarmTable::place(Swarm& swarm, Family f, uint64_t key, bool& found, ui
 
 uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, uint64_t key,
                            const AnnounceRequest& request, const Endpoint& endpoint, int64_t now,
-                           bool& stored) {
+                           AnnounceReply& reply) {
   const size_t ips = ip_size_of(endpoint.family);
   bool found = false;
   uint32_t index = 0;
-  uint8_t* rec = place(swarm, endpoint.family, key, found, index);
+  Placed why = Placed::kOk;
+  uint8_t* rec = place(swarm, endpoint, key, true, found, index, why);
   if (rec == nullptr) {
-    stored = false;
+    reply.stored = false;
+    reply.address_full |= why == Placed::kAddressFull;
     return kNoIndex;
   }
   uint16_t meta = 0;
@@ -329,7 +382,8 @@ uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, uint64_t key,
       std::memcpy(rec + base_record_size(endpoint.family), request.peer_id.bytes.data(), 20);
     }
   }
-  // A changed address or port is updated in place.
+  // A changed port is updated in place: a client restarted on a new port is the same peer (the
+  // address is part of the key, so a found record has this address).
   const uint8_t port[2] = {static_cast<uint8_t>(endpoint.port >> 8),
                            static_cast<uint8_t>(endpoint.port & 0xFF)};
   if (found && (std::memcmp(rec + kKeySize, endpoint.ip.data(), ips) != 0 ||
@@ -360,17 +414,17 @@ uint32_t SwarmTable::store(Swarm& swarm, const InfoHash& ih, uint64_t key,
   return index;
 }
 
-void SwarmTable::remove(Swarm& swarm, const InfoHash& ih, uint64_t key) {
-  for (PeerArray* arr : {&swarm.v4, &swarm.v6}) {
-    auto [index, found] = arr->find(key);
-    if (!found) continue;
-    const uint16_t meta = load_meta(arr->at(index), ip_size_of(arr->family()));
-    swarm.seeders -= (meta & kSeeder) ? 1 : 0;
-    swarm.partial -= (meta & kPartial) ? 1 : 0;
-    arr->erase(index);
-    --peers_;
-    mark(swarm, ih);
-  }
+bool SwarmTable::remove(Swarm& swarm, const InfoHash& ih, const PeerId& id, const Endpoint& at) {
+  PeerArray& arr = at.family == Family::kV4 ? swarm.v4 : swarm.v6;
+  auto [index, found] = arr.find(key_of(id, at));
+  if (!found) return false;
+  const uint16_t meta = load_meta(arr.at(index), ip_size_of(arr.family()));
+  swarm.seeders -= (meta & kSeeder) ? 1 : 0;
+  swarm.partial -= (meta & kPartial) ? 1 : 0;
+  arr.erase(index);
+  --peers_;
+  mark(swarm, ih);
+  return true;
 }
 
 void SwarmTable::select(const Swarm& swarm, const AnnounceRequest& request, uint32_t self4,
@@ -455,8 +509,12 @@ size_t SwarmTable::expire(int64_t now) {
       });
     }
     if (dropped != before) mark(s, ih);
-    // A swarm with a completed count is kept: the count is part of what scrape reports.
-    if (s.peers() == 0 && s.downloaded == 0) {
+    // A completed count is part of what scrape reports: kept for an allowed torrent, and for
+    // any other as long as its swarm had activity within the expiry. Kept for good, made-up
+    // info-hashes announced once with event=completed would fill max_swarms for good.
+    if (s.peers() == 0 && (s.downloaded == 0 || (!listed(ih) && now - s.last_activity >= expiry))) {
+      mark(s, ih);  // take_dirty() finds it gone and deletes its snapshot
+      ++counters_.swarms_expired;
       it = swarms_.erase(it);
     } else {
       ++it;
@@ -467,7 +525,7 @@ size_t SwarmTable::expire(int64_t now) {
 
 void SwarmTable::restore_peer(const InfoHash& ih, const PeerId& id, const PeerState& state,
                               int64_t now) {
-  restore_record(ih, key_of(id), &id, state, now);
+  restore_record(ih, key_of(id, state.endpoint), &id, state, now);
 }
 
 void SwarmTable::restore_record(const InfoHash& ih, uint64_t key, const PeerId* id,
@@ -482,7 +540,8 @@ void SwarmTable::restore_record(const InfoHash& ih, uint64_t key, const PeerId* 
   const size_t ips = ip_size_of(f);
   bool found = false;
   uint32_t index = 0;
-  uint8_t* rec = place(swarm, f, key, found, index);
+  Placed why = Placed::kOk;
+  uint8_t* rec = place(swarm, state.endpoint, key, false, found, index, why);
   if (rec == nullptr || found) return;
   std::memcpy(rec + kKeySize, state.endpoint.ip.data(), ips);
   rec[port_at(ips)] = static_cast<uint8_t>(state.endpoint.port >> 8);
@@ -519,12 +578,16 @@ void SwarmTable::take_dirty(int64_t now,
   }
 }
 
-// Snapshot: version 2, downloaded (8), v4 count (4), v6 count (4), then per peer: key (5),
-// address (4 or 16), port (2), flags (1: seeder, partial, completed, has peer id), last seen
-// (4, unix seconds), client prefix (12), [peer id (20)]. Integers big-endian (docs/storage.md).
+// Snapshot: version 3, downloaded (8), last activity (8, unix seconds), v4 count (4), v6 count
+// (4), then per peer: key (5), address (4 or 16), port (2), flags (1: seeder, partial,
+// completed, has peer id), last seen (4, unix seconds), client prefix (12), [peer id (20)].
+// Integers big-endian (docs/storage.md). Version 2: no last activity, keys of the id alone.
 namespace {
-constexpr uint8_t kSnapshotVersion = 2;
-constexpr size_t kSnapshotHead = 17;
+constexpr uint8_t kSnapshotVersion = 3;
+constexpr uint8_t kSnapshotVersionIdKeys = 2;
+constexpr size_t snapshot_head(uint8_t version) {
+  return version == kSnapshotVersionIdKeys ? 17 : 25;
+}
 constexpr size_t snapshot_record(size_t ips, bool id) {
   return kKeySize + ips + 2 + 1 + 4 + 12 + (id ? 20 : 0);
 }
@@ -533,10 +596,11 @@ constexpr size_t snapshot_record(size_t ips, bool id) {
 std::string SwarmTable::snapshot(const Swarm& swarm, int64_t now) const {
   const bool ids = options_.keep_peer_ids;
   std::string out;
-  out.reserve(kSnapshotHead + swarm.v4.size() * snapshot_record(4, ids) +
+  out.reserve(snapshot_head(kSnapshotVersion) + swarm.v4.size() * snapshot_record(4, ids) +
               swarm.v6.size() * snapshot_record(16, ids));
   out += static_cast<char>(kSnapshotVersion);
   put_be(out, swarm.downloaded, 8);
+  put_be(out, static_cast<uint64_t>(swarm.last_activity), 8);
   put_be(out, swarm.v4.size(), 4);
   put_be(out, swarm.v6.size(), 4);
   for (const PeerArray* arr : {&swarm.v4, &swarm.v6}) {
@@ -560,12 +624,18 @@ std::string SwarmTable::snapshot(const Swarm& swarm, int64_t now) const {
 
 bool SwarmTable::restore_snapshot(const InfoHash& ih, std::string_view blob, int64_t now) {
   const auto* p = reinterpret_cast<const uint8_t*>(blob.data());
-  if (blob.size() < kSnapshotHead || p[0] != kSnapshotVersion) return false;
+  if (blob.empty() || (p[0] != kSnapshotVersion && p[0] != kSnapshotVersionIdKeys)) return false;
+  const uint8_t version = p[0];
+  const size_t head = snapshot_head(version);
+  if (blob.size() < head) return false;
   const uint64_t downloaded = get_be(p + 1, 8);
-  const uint64_t n4 = get_be(p + 9, 4);
-  const uint64_t n6 = get_be(p + 13, 4);
+  // Version 2 kept no last activity: a restored count has the expiry from now.
+  const auto last_activity =
+      version == kSnapshotVersionIdKeys ? now : static_cast<int64_t>(get_be(p + 9, 8));
+  const uint64_t n4 = get_be(p + head - 8, 4);
+  const uint64_t n6 = get_be(p + head - 4, 4);
   // Check the whole blob before restoring any of it: records differ in size (peer ids).
-  size_t off = kSnapshotHead;
+  size_t off = head;
   for (uint64_t i = 0; i < n4 + n6; ++i) {
     const size_t ips = i >= n4 ? 16 : 4;
     if (blob.size() - off < snapshot_record(ips, false)) return false;
@@ -574,7 +644,7 @@ bool SwarmTable::restore_snapshot(const InfoHash& ih, std::string_view blob, int
     off += snapshot_record(ips, id);
   }
   if (off != blob.size()) return false;
-  off = kSnapshotHead;
+  off = head;
   for (uint64_t i = 0; i < n4 + n6; ++i) {
     const bool v6 = i >= n4;
     const size_t ips = v6 ? 16 : 4;
@@ -593,10 +663,25 @@ bool SwarmTable::restore_snapshot(const InfoHash& ih, std::string_view blob, int
     if (flags & 8) {
       id = PeerId::from({reinterpret_cast<const char*>(r + snapshot_record(ips, false)), 20});
     }
-    restore_record(ih, load_key(r), id ? &*id : nullptr, st, now);
     off += snapshot_record(ips, (flags & 8) != 0);
+    if (version == kSnapshotVersion) {
+      restore_record(ih, load_key(r), id ? &*id : nullptr, st, now);
+    } else if (id) {
+      restore_record(ih, key_of(*id, st.endpoint), &*id, st, now);  // keyed anew
+    }
   }
-  if (downloaded > 0) swarm_for(ih).downloaded = downloaded;
+  if (downloaded > 0) {
+    Swarm& swarm = swarm_for(ih);
+    swarm.downloaded = downloaded;
+    swarm.last_activity = std::max(swarm.last_activity, last_activity);
+  }
+  // A version 2 row is written again as version 3 at the first take_dirty() (start-up runs
+  // before dirty tracking is on, hence by hand).
+  if (auto it = swarms_.find(ih);
+      version == kSnapshotVersionIdKeys && it != swarms_.end() && !it->second.dirty) {
+    it->second.dirty = true;
+    dirty_.push_back(ih);
+  }
   return true;
 }
 

@@ -60,6 +60,9 @@ const daemon::FieldTable<TrackerSection>& tracker_table() {
                    "Open mode: swarms tracked at most (new ones past it are refused)"),
       int_field<S>("max_peers_per_swarm", &S::max_peers_per_swarm, 1, 10'000'000, true,
                    "Peers kept per swarm and address family (more get peers but are not kept)"),
+      int_field<S>("max_peers_per_address", &S::max_peers_per_address, 1, 10'000'000, true,
+                   "Peers kept per swarm from one IPv4 address or IPv6 /64 (more get peers but "
+                   "are not kept)"),
       int_field<S>("max_scrape", &S::max_scrape, 1, 1000, true,
                    "info_hash values accepted in one HTTP scrape"),
       bool_field<S>("full_scrape", &S::full_scrape, true,

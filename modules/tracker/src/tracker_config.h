@@ -25,6 +25,7 @@ struct TrackerSection {
   int numwant_max = 200;
   int max_swarms = 1'000'000;
   int max_peers_per_swarm = 100'000;
+  int max_peers_per_address = 32;  // per swarm and family: IPv4 address or IPv6 /64
   int max_scrape = 64;
   bool full_scrape = false;
   bool allow_ip_param = false;

@@ -141,6 +141,7 @@ struct TrackerModule::Impl {
     o.expiry = static_cast<uint32_t>(cfg.expiry);
     o.max_swarms = static_cast<size_t>(cfg.max_swarms);
     o.max_peers_per_swarm = static_cast<size_t>(cfg.max_peers_per_swarm);
+    o.max_peers_per_address = static_cast<size_t>(cfg.max_peers_per_address);
     o.keep_peer_ids = cfg.keep_peer_ids;
     return o;
   }
@@ -259,7 +260,12 @@ struct TrackerModule::Impl {
     o.min_interval = static_cast<uint32_t>(cfg.min_interval);
     o.tracker_id = cfg.tracker_id;
     o.external_ip = client;
-    if (!reply.stored) o.warning = "swarm full: you get peers but are not listed";
+    if (reply.address_full) {
+      o.warning =
+          "too many peers from your address in this swarm: you get peers but are not listed";
+    } else if (!reply.stored) {
+      o.warning = "swarm full: you get peers but are not listed";
+    }
     res.body.clear();
     write_announce_response(a, reply, o, res.body);
   }
@@ -330,6 +336,13 @@ struct TrackerModule::Impl {
     line("evert_tracker_failures_total", "transport=\"udp\",reason=\"error\"", u.errors);
     line("evert_tracker_failures_total", "transport=\"udp\",reason=\"bad connection id\"",
          u.bad_connection_id);
+    const SwarmTable::Counters& sc = swarms->counters();
+    head("evert_tracker_unlisted_announces_total", "counter",
+         "Announces answered without listing the peer");
+    line("evert_tracker_unlisted_announces_total", "reason=\"swarm full\"", sc.swarm_full);
+    line("evert_tracker_unlisted_announces_total", "reason=\"address full\"", sc.address_full);
+    head("evert_tracker_expired_swarms_total", "counter", "Swarms dropped with nothing left");
+    line("evert_tracker_expired_swarms_total", "", sc.swarms_expired);
     head("evert_tracker_swarms", "gauge", "Swarms tracked");
     line("evert_tracker_swarms", "", swarms->swarm_count());
     head("evert_tracker_peers", "gauge", "Peers tracked");
@@ -364,6 +377,10 @@ struct TrackerModule::Impl {
         {"peers", swarms->peer_count()},
         {"whitelisted", swarms->allowed_count()},
         {"expired_peers", expired},
+        {"expired_swarms", swarms->counters().swarms_expired},
+        {"unlisted_announces",
+         {{"swarm_full", swarms->counters().swarm_full},
+          {"address_full", swarms->counters().address_full}}},
         {"memory", {{"peer_records_bytes", swarms->peer_bytes()}, {"resident_bytes", rss_bytes()}}},
         {"http_connections", http ? http->connections() : 0},
         {"http_refused_per_address", http ? http->refused_per_address() : 0},

@@ -3,13 +3,25 @@
 // announces both end in SwarmTable::announce (STYLE.md §2).
 //
 // Memory: a peer costs one packed record in a per-swarm array sorted by a 40-bit keyed hash of
-// its peer id, found by binary search; arrays grow by an eighth. A record is 14 bytes for IPv4
-// (26 for IPv6): the id's hash (5), address and port (6, in the compact wire order), the client
-// (1: an index into a table of peer-id prefixes, for `evertctl swarm`), and 16 bits holding an
-// 8-second tick and the seeder/partial/completed flags. The full 20-byte peer id is kept only
-// with SwarmOptions::keep_peer_ids (20 more bytes per peer), and only then does the dictionary
-// model list peer ids. A hash collision (about 1 in 2^40 per pair of peers in one swarm) makes
-// two peers one. Idle whitelisted torrents cost a hash-set entry and no swarm.
+// its peer id and IP address (its key), found by binary search; arrays grow by an eighth. A
+// record is 14 bytes for IPv4 (26 for IPv6): the key (5), address and port (6, in the compact
+// wire order), the client (1: an index into a table of peer-id prefixes, for `evertctl swarm`),
+// and 16 bits holding an 8-second tick and the seeder/partial/completed flags. The full 20-byte
+// peer id is kept only with SwarmOptions::keep_peer_ids (20 more bytes per peer), and only then
+// does the dictionary model list peer ids. A key collision (see Identity) makes two peers one.
+// Idle whitelisted torrents cost a hash-set entry and no swarm.
+//
+// Identity: a peer is its peer id at its IP address (as opentracker keys peers). Peer ids are
+// no secret (every handshake shows them), so an announce with a known id from another address
+// is another peer: it cannot stop, update or move the one already listed. A peer whose address
+// changes is listed anew and its old record expires; one that comes back from the same address
+// on another port (a client restarted) is the same peer, its port updated. With BEP 7 a peer's
+// record in each family is keyed by its address in that family. The key's top 16 bits hash the
+// address (an IPv6 /64), its other 24 the id and address: the peers of one address are
+// neighbours in key order, so max_peers_per_address costs a binary search, no memory. Two
+// peers of different addresses still collide about once in 2^40 pairs, of one address once in
+// 2^24 (then they are one peer). A reply's walk in key order takes such neighbours together;
+// each peer is as likely as before to be in it.
 //
 // Thread-safety: none; the tracker uses it from the loop thread only.
 #pragma once
@@ -46,6 +58,10 @@ struct AnnounceRequest {
 // The record layout: key (5) | address (4 or 16) | port (2, BE) | client (1) | meta (2)
 // [| peer id (20)].
 inline constexpr size_t kKeySize = 5;
+// A key's top 2 bytes hash the peer's address (IPv4) or /64 (IPv6), the other 3 its id and
+// address: one address's peers are neighbours in a swarm's array (swarm.h, Identity).
+inline constexpr size_t kAddressKeyBytes = 2;
+inline constexpr uint64_t kIdKeyMask = (uint64_t{1} << (8 * (kKeySize - kAddressKeyBytes))) - 1;
 inline constexpr size_t ip_size_of(Family f) {
   return f == Family::kV4 ? 4 : 16;
 }
@@ -78,7 +94,8 @@ struct AnnounceReply {
   SwarmCounts counts;
   std::vector<PeerRef> peers4;
   std::vector<PeerRef> peers6;
-  bool stored = true;  // false: the swarm is full and this peer was not added
+  bool stored = true;         // false: this peer was not added (the swarm or its address is full)
+  bool address_full = false;  // not added because its address has max_peers_per_address peers
 };
 
 enum class Refusal : uint8_t { kNone, kNotAllowed, kTooManySwarms };
@@ -98,7 +115,11 @@ struct SwarmOptions {
   uint32_t expiry = 2700;                // seconds without announce before a peer is dropped
   size_t max_swarms = 1'000'000;         // open mode: new swarms past this are refused
   size_t max_peers_per_swarm = 100'000;  // per family; new peers past this are not stored
-  bool keep_peer_ids = false;            // fixed at construction: the record size depends on it
+  // Per swarm and IPv4 address or IPv6 /64: new peers past this are answered, not stored. Many
+  // real peers may share an address (NAT, carrier-grade NAT), so the cap is loose; it stops
+  // one host filling a swarm's max_peers_per_swarm slots with made-up peers.
+  size_t max_peers_per_address = 32;
+  bool keep_peer_ids = false;  // fixed at construction: the record size depends on it
 };
 
 // The seconds an expiry can span: ticks are 8 s and wrap after 4096 of them (9.1 h); the
@@ -124,6 +145,10 @@ class PeerArray {
   [[nodiscard]] std::pair<uint32_t, bool> find(uint64_t key) const;
   uint8_t* insert(uint32_t index);  // an uninitialised record at `index`
   void erase(uint32_t index);
+  // How many records with a key in [first, end) have an address starting with the `n` bytes at
+  // `prefix`, counting no further than `limit`.
+  [[nodiscard]] uint32_t count_address(uint64_t first, uint64_t end, const uint8_t* prefix,
+                                       size_t n, uint32_t limit) const;
   // Keeps the records for which `keep` is true (one pass).
   size_t erase_if(const std::function<bool(const uint8_t*)>& remove);
   [[nodiscard]] size_t capacity_bytes() const { return size_t{cap_} * record_size(); }
@@ -145,9 +170,9 @@ struct Swarm {
   uint32_t seeders = 0;  // records flagged seeder, both families
   uint32_t partial = 0;  // records flagged partial, both families
   uint64_t downloaded = 0;
-  int64_t last_activity = 0;
-  int64_t saved_at = 0;  // when its snapshot was last taken
-  bool dirty = false;    // changed since that snapshot
+  int64_t last_activity = 0;  // the last announce that was not a stop changing nothing
+  int64_t saved_at = 0;       // when its snapshot was last taken
+  bool dirty = false;         // changed since that snapshot
   [[nodiscard]] uint32_t peers() const { return v4.size() + v6.size(); }
 };
 
@@ -158,7 +183,7 @@ class SwarmTable {
   // Applies a new configuration (reload). Lowering caps does not drop stored peers;
   // keep_peer_ids keeps the value given at construction.
   void set_options(const SwarmOptions& options);
-  // The secret of the peer-id hash. Persisted by the tracker, so restored peers keep their keys;
+  // The secret of the peers' keys. Persisted by the tracker, so restored peers keep their keys;
   // set it before restoring or announcing.
   void set_key_secret(const std::array<uint8_t, 16>& secret) { secret_ = secret; }
   [[nodiscard]] const SwarmOptions& options() const { return options_; }
@@ -170,7 +195,10 @@ class SwarmTable {
   void set_track_dirty(bool on) { track_dirty_ = on; }
   void take_dirty(int64_t now, const std::function<void(const InfoHash&, std::string)>& fn);
   [[nodiscard]] std::string snapshot(const Swarm& swarm, int64_t now) const;
-  // Restores a snapshot, dropping the peers expired by `now`. False when it is malformed.
+  // Restores a snapshot, dropping the peers expired by `now`. False when it is malformed. A
+  // version 2 snapshot (keys of the peer id alone) is taken too: its peers are keyed anew from
+  // their ids when it holds them; those saved without ids are dropped (they come back with
+  // their next announce).
   bool restore_snapshot(const InfoHash& ih, std::string_view blob, int64_t now);
 
   // The whitelist: published torrents and those listed in the config. Live.
@@ -196,12 +224,24 @@ class SwarmTable {
   // Counts for one swarm; false when nothing is known of it (not allowed or never seen).
   bool scrape(const InfoHash& ih, SwarmCounts& counts) const;
 
-  // Drops peers not heard from for options().expiry seconds and swarms left with nothing.
+  // Drops peers not heard from for options().expiry seconds and swarms left with nothing. A
+  // swarm left with only a completed count is kept while its torrent is allowed (whitelisted
+  // or published: allow(), add_seeded()); any other (open mode) is dropped once it has had no
+  // activity for options().expiry seconds, so made-up info-hashes with event=completed do not
+  // fill max_swarms for good. Dropped swarms are deleted from the store (take_dirty()).
   // Returns how many peers were dropped.
   size_t expire(int64_t now);
 
   // Restores state saved earlier (start-up); expired peers are ignored.
   void restore_peer(const InfoHash& ih, const PeerId& id, const PeerState& state, int64_t now);
+
+  // Announces answered without storing the peer, by cause (stats and metrics).
+  struct Counters {
+    uint64_t swarm_full = 0;    // max_peers_per_swarm reached
+    uint64_t address_full = 0;  // max_peers_per_address reached
+    uint64_t swarms_expired = 0;
+  };
+  [[nodiscard]] const Counters& counters() const { return counters_; }
 
   [[nodiscard]] size_t swarm_count() const { return swarms_.size(); }
   [[nodiscard]] size_t peer_count() const { return peers_; }
@@ -225,15 +265,24 @@ class SwarmTable {
 
  private:
   static uint16_t tick(int64_t now) { return static_cast<uint16_t>((now >> 3) & 0xFFF); }
-  [[nodiscard]] uint64_t key_of(const PeerId& id) const;
+  // The key of a peer id at an address (its IP; the port is not part of it).
+  [[nodiscard]] uint64_t key_of(const PeerId& id, const Endpoint& at) const;
+  [[nodiscard]] uint64_t address_key(const Endpoint& at) const;  // the key's top bits
+  [[nodiscard]] bool listed(const InfoHash& ih) const {
+    return allowed_.contains(ih) || seeded_.contains(ih);
+  }
   uint8_t intern_client(const uint8_t* prefix12);
-  // Inserts or finds the record for `key`; nullptr when the family's array is full.
-  uint8_t* place(Swarm& swarm, Family f, uint64_t key, bool& found, uint32_t& index);
+  enum class Placed : uint8_t { kOk, kSwarmFull, kAddressFull };
+  // Inserts or finds the record for `key` at `at` (its address is not written); nullptr when
+  // the family's array is full or, with `cap_address`, the address has its share of it.
+  uint8_t* place(Swarm& swarm, const Endpoint& at, uint64_t key, bool cap_address, bool& found,
+                 uint32_t& index, Placed& why);
   [[nodiscard]] uint32_t age_seconds(uint16_t meta, int64_t now) const;
   // Records the peer in its family's array; returns its index there (or kNoIndex).
   uint32_t store(Swarm& swarm, const InfoHash& ih, uint64_t key, const AnnounceRequest& request,
-                 const Endpoint& endpoint, int64_t now, bool& stored);
-  void remove(Swarm& swarm, const InfoHash& ih, uint64_t key);
+                 const Endpoint& endpoint, int64_t now, AnnounceReply& reply);
+  // Removes the peer `id` at `at` from its family's array; false when it is not there.
+  bool remove(Swarm& swarm, const InfoHash& ih, const PeerId& id, const Endpoint& at);
   void restore_record(const InfoHash& ih, uint64_t key, const PeerId* id, const PeerState& state,
                       int64_t now);
   Swarm& swarm_for(const InfoHash& ih);
@@ -255,6 +304,7 @@ class SwarmTable {
   bool has_local6_ = false;
   std::unordered_map<InfoHash, Swarm, Id20Hash> swarms_;
   size_t peers_ = 0;
+  Counters counters_;
   uint64_t rng_;
   std::array<uint8_t, 16> secret_{};
   // Client prefixes (index 0: unknown); at most 255, then new clients count as unknown.
