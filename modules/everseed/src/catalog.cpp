@@ -393,7 +393,67 @@ std::optional<std::string> Catalog::torrent_bytes(const InfoHash& key) const {
   return store_.get("metainfo", key_bytes(key));
 }
 
-std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& why) {
+namespace {
+
+// Parses the metainfo and opens and stats every file, checking each against its stamp.
+// Blocking (a torrent of 100,000 files is as many open() and fstat() calls): worker threads.
+Catalog::OpenOutcome open_files(Catalog::OpenInput in) {
+  Catalog::OpenOutcome out;
+  auto meta = parse_metainfo(in.bytes);
+  if (!meta) {
+    out.why = "its metainfo does not parse: " + meta.error().message;
+    out.problem = true;
+    return out;
+  }
+  auto t = std::make_shared<Torrent>();
+  t->key = in.key;
+  t->meta = std::move(*meta);
+  t->fds.assign(t->meta.files.size(), -1);
+  auto fail = [&](std::string reason) {
+    out.why = std::move(reason);
+    out.problem = true;
+    return out;
+  };
+  for (size_t i = 0; i < t->meta.files.size(); ++i) {
+    const FileEntry& f = t->meta.files[i];
+    if (f.is_pad() || f.length == 0) continue;
+    const std::string path = file_path(t->meta, in.data_path, f);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      // Out of descriptors or memory says nothing about the data: refused now, not stopped.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR) {
+        out.why = path + ": " + std::strerror(errno);
+        return out;
+      }
+      return fail(path + ": " + std::strerror(errno));
+    }
+    t->fds[i] = fd;  // closed with t
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
+    FileStamp now{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
+    const size_t k = t->stamps.size();
+    if (in.stamped) {
+      if (k >= in.recorded.size() || in.recorded[k].path != path) {
+        return fail(path + ": not among the files recorded when it was published");
+      }
+      if (std::string d = differs(in.recorded[k], st); !d.empty()) return fail(d);
+    }
+    if (now.size != f.length) return fail(path + ": its size changed since it was published");
+    t->stamps.push_back(std::move(now));
+  }
+  if (in.stamped && t->stamps.size() != in.recorded.size()) {
+    return fail(in.data_path + ": the files differ from those recorded when it was published");
+  }
+  out.torrent = std::move(t);
+  return out;
+}
+
+}  // namespace
+
+// What can be said at once: nullptr with `why` when refused, the torrent when it is open; else
+// nullptr with `why` empty and `in` filled for open_files().
+std::shared_ptr<const Torrent> Catalog::open_start(const InfoHash& key, std::string& why,
+                                                   Catalog::OpenInput* in) {
   auto pit = by_key_.find(key);
   if (pit == by_key_.end()) {
     why = "not published";
@@ -416,60 +476,82 @@ std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& w
     why = "its metainfo is missing from the store";
     return nullptr;
   }
-  auto meta = parse_metainfo(*bytes);
-  if (!meta) {
-    why = "its metainfo does not parse: " + meta.error().message;
+  in->key = key;
+  in->bytes = std::move(*bytes);
+  in->data_path = p.data_path;
+  in->stamped = p.stamped;
+  if (p.stamped) in->recorded = stamps(key);
+  return nullptr;
+}
+
+std::shared_ptr<const Torrent> Catalog::open_finish(const InfoHash& key,
+                                                    const std::string& data_path,
+                                                    OpenOutcome& o) {
+  auto pit = by_key_.find(key);
+  if (pit == by_key_.end()) {
+    o.why = "not published";
     return nullptr;
   }
-  auto t = std::make_shared<Torrent>();
-  t->key = key;
-  t->meta = std::move(*meta);
-  t->fds.assign(t->meta.files.size(), -1);
-  const std::vector<FileStamp> recorded = p.stamped ? stamps(key) : std::vector<FileStamp>{};
-  auto fail = [&](std::string reason) {
-    why = std::move(reason);
-    p.problem = why;
-    open_.erase(key);
+  Published& p = pit->second;
+  if (p.data_path != data_path || !p.ready || !p.problem.empty()) {
+    // Unpublished, published again elsewhere or stopped while its files were opened.
+    o.why = !p.problem.empty() ? p.problem : "it changed while it was opened";
     return nullptr;
-  };
-  for (size_t i = 0; i < t->meta.files.size(); ++i) {
-    const FileEntry& f = t->meta.files[i];
-    if (f.is_pad() || f.length == 0) continue;
-    const std::string path = file_path(t->meta, p.data_path, f);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      // Out of descriptors or memory says nothing about the data: refused now, not stopped.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR) {
-        why = path + ": " + std::strerror(errno);
-        return nullptr;
-      }
-      return fail(path + ": " + std::strerror(errno));
-    }
-    t->fds[i] = fd;  // closed with t
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
-    FileStamp now{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
-    const size_t k = t->stamps.size();
-    if (p.stamped) {
-      if (k >= recorded.size() || recorded[k].path != path) {
-        return fail(path + ": not among the files recorded when it was published");
-      }
-      if (std::string d = differs(recorded[k], st); !d.empty()) return fail(d);
-    }
-    if (now.size != f.length) return fail(path + ": its size changed since it was published");
-    t->stamps.push_back(std::move(now));
   }
-  if (p.stamped && t->stamps.size() != recorded.size()) {
-    return fail(p.data_path + ": the files differ from those recorded when it was published");
+  if (auto it = open_.find(key); it != open_.end()) {
+    if (auto t = it->second.lock()) return t;  // opened meanwhile: one Torrent for all
+  }
+  if (!o.torrent) {
+    if (o.problem) {
+      p.problem = o.why;
+      open_.erase(key);
+    }
+    return nullptr;
   }
   if (!p.stamped) {
     // A row from before stamps were recorded (format 1): the files are stamped as they are now.
-    p.stamped = !t->stamps.empty();
-    write_row(p, t->stamps);
+    p.stamped = !o.torrent->stamps.empty();
+    write_row(p, o.torrent->stamps);
   }
   p.problem.clear();
-  open_[key] = t;
+  open_[key] = o.torrent;
+  return o.torrent;
+}
+
+std::shared_ptr<const Torrent> Catalog::open(const InfoHash& key, std::string& why) {
+  OpenInput in;
+  if (auto t = open_start(key, why, &in); t || !why.empty()) return t;
+  const std::string data_path = in.data_path;
+  OpenOutcome o = open_files(std::move(in));
+  auto t = open_finish(key, data_path, o);
+  if (!t) why = o.why;
   return t;
+}
+
+std::shared_ptr<const Torrent> Catalog::open_or_wait(const InfoHash& key, std::string& why,
+                                                     OpenDone done) {
+  if (workers_ == nullptr) return open(key, why);
+  OpenInput in;
+  if (auto t = open_start(key, why, &in); t || !why.empty()) return t;
+  // Many peers (or web seed requests) asking for a torrent nobody holds open: one opening.
+  auto& waiting = opening_[key];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1) return nullptr;
+  ++opened_on_workers_;
+  workers_->submit([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), key,
+                    in = std::move(in)]() mutable {
+    const std::string data_path = in.data_path;
+    auto o = std::make_shared<OpenOutcome>(open_files(std::move(in)));
+    loop->post([this, alive, key, data_path, o] {
+      if (alive.expired()) return;
+      auto t = open_finish(key, data_path, *o);
+      auto node = opening_.extract(key);
+      if (node.empty()) return;
+      for (auto& cb : node.mapped())
+        cb(t, t ? std::string() : o->why);
+    });
+  });
+  return nullptr;
 }
 
 void Catalog::verified(const InfoHash& key, const std::vector<FileStamp>& stamps) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,7 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "evert/daemon/event_loop.h"
 #include "evert/daemon/store.h"
+#include "evert/daemon/worker_pool.h"
 #include "evert/hash.h"
 #include "evert/metainfo.h"
 #include "evert/result.h"
@@ -130,6 +133,35 @@ class Catalog {
   // recorded or of content-store data, get them now). A failure sets the torrent's problem.
   // A torrent with a problem, or not ready, is refused.
   std::shared_ptr<const Torrent> open(const InfoHash& key, std::string& why);
+  // The same without the loop waiting for the disk (issue 15: a torrent of 100,000 files, or
+  // a burst of requests for torrents nobody held open, stalled the loop past the watchdog):
+  // the torrent when it is open already, or nullptr with `why` when it is refused at once;
+  // else nullptr with `why` empty, and `done` runs on the loop (later, never inside this call)
+  // with the torrent, or nullptr and why, once a worker opened its files. Requests for a
+  // torrent being opened wait for the same opening. Without set_workers(), as open().
+  using OpenDone = std::function<void(std::shared_ptr<const Torrent>, const std::string& why)>;
+  std::shared_ptr<const Torrent> open_or_wait(const InfoHash& key, std::string& why,
+                                              OpenDone done);
+  void set_workers(daemon::EventLoop& loop, daemon::WorkerPool& workers) {
+    loop_ = &loop;
+    workers_ = &workers;
+  }
+  // Openings done on workers since start (open_or_wait()).
+  [[nodiscard]] uint64_t opened_on_workers() const { return opened_on_workers_; }
+  // What opening a torrent needs from the loop's state, taken there and handed to a worker.
+  struct OpenInput {
+    InfoHash key;
+    std::string bytes;  // the .torrent
+    std::string data_path;
+    bool stamped = false;
+    std::vector<FileStamp> recorded;
+  };
+  // What opening its files (on a worker) found.
+  struct OpenOutcome {
+    std::shared_ptr<Torrent> torrent;
+    std::string why;       // when it failed
+    bool problem = false;  // the failure says the data changed (not a lack of descriptors)
+  };
   // Stops serving a torrent: `why` is shown as its problem until it is published again or a
   // verify finds its data right (set_problem(key, "")).
   void set_problem(const InfoHash& key, std::string why);
@@ -157,6 +189,15 @@ class Catalog {
   std::unordered_multimap<uint64_t, const Published*> obfuscated_;
   void index_obfuscated(const Published& p, bool add);
   std::unordered_map<InfoHash, std::weak_ptr<const Torrent>, tracker::Id20Hash> open_;
+  std::shared_ptr<const Torrent> open_start(const InfoHash& key, std::string& why,
+                                            OpenInput* in);
+  std::shared_ptr<const Torrent> open_finish(const InfoHash& key, const std::string& data_path,
+                                             OpenOutcome& o);
+  daemon::EventLoop* loop_ = nullptr;
+  daemon::WorkerPool* workers_ = nullptr;
+  std::unordered_map<InfoHash, std::vector<OpenDone>, tracker::Id20Hash> opening_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for workers' results
+  uint64_t opened_on_workers_ = 0;
   std::vector<InfoHash> counters_dirty_;
 };
 

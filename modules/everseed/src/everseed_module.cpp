@@ -111,6 +111,7 @@ Status EverseedModule::start(daemon::ModuleContext& ctx) {
   m.ctx = &ctx;
   m.cfg = m.pending;
   m.catalog = std::make_unique<Catalog>(ctx.store);
+  m.catalog->set_workers(ctx.loop, ctx.workers);
   if (const size_t bad = m.catalog->load(); bad > 0) {
     ctx.log->warn("{} malformed rows in the torrents database ignored", bad);
   }
@@ -198,7 +199,10 @@ void EverseedModule::stop() {
 nlohmann::json EverseedModule::status() const {
   const Impl& m = *impl_;
   json j = json::object();
-  if (m.catalog) j["torrents"] = m.catalog->size();
+  if (m.catalog) {
+    j["torrents"] = m.catalog->size();
+    j["opened_on_workers"] = m.catalog->opened_on_workers();
+  }
   if (m.server) {
     const SeedCounters& c = m.server->counters();
     j["ports"] = m.server->ports();
@@ -262,16 +266,10 @@ std::optional<std::string> EverseedModule::torrent_file(const InfoHash& hash) co
   return m.catalog->torrent_bytes(p->key);
 }
 
-Result<ServedFile> EverseedModule::served_file(const InfoHash& hash,
-                                               const std::vector<std::string>& path) {
-  Impl& m = *impl_;
-  if (!m.catalog) return Error("not started");
-  const Published* p = m.catalog->find(hash);
-  if (p == nullptr) return Error("no such torrent");
-  if (path.empty() || path.front() != p->name) return Error("no such file");
-  std::string why;
-  auto t = m.catalog->open(p->key, why);
-  if (!t) return Error(why.empty() ? "not served" : why);
+namespace {
+// The file `path` names in an open torrent (path[0], its name, was checked).
+Result<ServedFile> file_in(const std::shared_ptr<const Torrent>& t,
+                           const std::vector<std::string>& path) {
   // Stamps are recorded for the non-padding, non-empty files, in file order.
   size_t stamp = 0;
   for (size_t i = 0; i < t->meta.files.size(); ++i) {
@@ -293,6 +291,28 @@ Result<ServedFile> EverseedModule::served_file(const InfoHash& hash,
     if (stamped) ++stamp;
   }
   return Error("no such file");
+}
+}  // namespace
+
+std::optional<Result<ServedFile>> EverseedModule::served_file(
+    const tracker::InfoHash& hash, const std::vector<std::string>& path,
+    std::function<void(Result<ServedFile>)> later) {
+  Impl& m = *impl_;
+  if (!m.catalog) return Error("not started");
+  const Published* p = m.catalog->find(hash);
+  if (p == nullptr) return Error("no such torrent");
+  if (path.empty() || path.front() != p->name) return Error("no such file");
+  std::string why;
+  auto t = m.catalog->open_or_wait(
+      p->key, why,
+      [path, later = std::move(later)](std::shared_ptr<const Torrent> opened,
+                                       const std::string& w) {
+        if (!opened) return later(Error(w.empty() ? "not served" : w));
+        later(file_in(opened, path));
+      });
+  if (t) return file_in(t, path);
+  if (!why.empty()) return Error(why);
+  return std::nullopt;  // opened on a worker: `later` answers
 }
 
 daemon::ModuleInfo EverseedModule::info() {

@@ -88,6 +88,9 @@ struct SeedServer::Conn {
   std::unique_ptr<mse::Rc4> dec;
   std::optional<InfoHash> mse_skey;
   bool handshaken = false;
+  // Its torrent is being opened on a worker (Catalog::open_or_wait): the handshake waits.
+  bool opening = false;
+  std::optional<std::string> open_failed;  // why its torrent could not be opened
   bool fast = false;
   bool waiting_bw = false;  // in bw_wait_
   ChokeState choke;
@@ -272,6 +275,11 @@ void SeedServer::on_readable(Conn& c) {
   if (!c.sniffed && !on_first_bytes(c)) return;
   if (!c.handshaken) {
     if (c.in.size() < wire::kHandshakeSize) return;
+    if (c.opening) {
+      // A peer waits for the answer to its handshake; one that sends on meanwhile is not one.
+      if (c.in.size() > wire::kHandshakeSize + 64 * 1024) close(c, "too much sent before the answer");
+      return;
+    }
     if (!on_handshake(c)) return;
   }
   size_t off = 0;
@@ -359,7 +367,24 @@ bool SeedServer::on_handshake(Conn& c) {
     return false;
   }
   std::string why;
-  c.torrent = catalog_.open(p->key, why);
+  if (c.open_failed) {
+    why = *c.open_failed;
+  } else if (!c.torrent) {
+    c.torrent = catalog_.open_or_wait(
+        p->key, why, [this, id = c.id](std::shared_ptr<const Torrent> t, const std::string& w) {
+          auto it = conns_.find(id);
+          if (it == conns_.end() || it->second->closed) return;
+          Conn& conn = *it->second;
+          conn.opening = false;
+          conn.torrent = std::move(t);
+          if (!conn.torrent) conn.open_failed = w.empty() ? "not served" : w;
+          on_readable(conn);  // the handshake goes on
+        });
+    if (!c.torrent && why.empty()) {
+      c.opening = true;  // opened on a worker: the callback goes on
+      return false;
+    }
+  }
   if (!c.torrent) {
     const InfoHash key = p->key;
     close(c, p->name + " is not served: " + why);

@@ -9,6 +9,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "evert/everseed/everseed_module.h"
 #include "evert/result.h"
@@ -16,13 +20,21 @@
 
 namespace evert::web {
 
-// Finds a published file (EverseedModule::served_file, or a fake in tests).
-using FileLookup = std::function<Result<everseed::ServedFile>(
-    const tracker::InfoHash& hash, const std::vector<std::string>& path)>;
+// Finds a published file (EverseedModule::served_file, or a fake in tests): the answer when it
+// is known now, else nullopt and `later` runs on the loop (never inside the call) with it.
+using FileFound = std::function<void(Result<everseed::ServedFile>)>;
+using FileLookup = std::function<std::optional<Result<everseed::ServedFile>>(
+    const tracker::InfoHash& hash, const std::vector<std::string>& path, FileFound later)>;
 
 // Fills `resp` for `req`: 404 for a path that is no published file (unknown or stopped torrent,
-// escapes such as "..", bad escapes), else 200, 206 or 416 with the validators.
+// escapes such as "..", bad escapes), else 200, 206 or 416 with the validators. When the file
+// is known only later (its torrent is opened on a worker), the answer goes through `defer()`
+// (HttpServer::defer()), and the loop goes on meanwhile.
 void serve_web_seed(const FileLookup& lookup, const tracker::HttpRequest& req,
-                    tracker::HttpResponse& resp);
+                    tracker::HttpResponse& resp, const std::function<tracker::HttpReply()>& defer);
+
+// The answer for a file found (or not), a request's Range and If-Range headers.
+void answer_web_seed(Result<everseed::ServedFile> file, std::string_view range,
+                     std::string_view if_range, tracker::HttpResponse& resp);
 
 }  // namespace evert::web

@@ -45,10 +45,12 @@ class EverseedModule : public daemon::Module {
   // The file `path` (the torrent's name, then the components below its folder; already
   // percent-decoded) of the published torrent `hash` (its store key, or a hybrid's truncated
   // v2 info-hash), when that torrent is served now. An error when it is unknown, still being
-  // published, stopped (its files changed), or has no such file. Loop thread only: opening a
-  // torrent no peer has open stats its files.
-  Result<ServedFile> served_file(const tracker::InfoHash& hash,
-                                 const std::vector<std::string>& path);
+  // published, stopped (its files changed), or has no such file. Loop thread only. The answer
+  // when it is known now; nullopt when the torrent is first opened on a worker (its files
+  // opened and stat()ed: many for a large torrent), and `later` then runs on the loop with it.
+  std::optional<Result<ServedFile>> served_file(
+      const tracker::InfoHash& hash, const std::vector<std::string>& path,
+      std::function<void(Result<ServedFile>)> later);
 
   // Uploads (the web module), loop thread. A fresh folder in the content store to write an
   // upload into (not yet created; removed at start-up if the daemon stops before it is
