@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -23,7 +24,7 @@ import uuid
 
 import feedparser
 
-from everseed_test import ADDR, EVERTCTL
+from everseed_test import ADDR, EVERTCTL, EVERTD
 from web_test import WebTest
 
 PASSWORD = "correct horse battery"
@@ -374,6 +375,70 @@ class WebPagesTest(WebTest):
             time.sleep(0.1)
         self.assertEqual(st, 200, body)
         self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
+
+    def api_token(self, user):
+        self.add_user(user)
+        r = self.evertctl("token", "create", user, "--label", "ci")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return re.search(r"evt_[A-Za-z0-9_-]+", r.stdout).group(0)
+
+    def curl_publish(self, token, path):
+        """Starts curl -F file=@PATH on /api/v1/publish; its process (stopped at tearDown)."""
+        return self.spawn(["curl", "-sS", "--max-time", "60", "-H", f"Authorization: Bearer {token}",
+                           "-F", f"file=@{path}", self.base + "/api/v1/publish"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def api_job(self, job):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, _, body = self.request("GET", f"/api/v1/job?id={job}")
+            j = json.loads(body)
+            if j["state"] in ("done", "failed", "cancelled"):
+                return j
+            time.sleep(0.05)
+        self.fail(f"job {job} did not finish")
+
+    def test_an_upload_is_synced_before_its_publish_is_done(self):
+        if shutil.which("strace") is None:
+            self.skipTest("needs strace (scripts/deps)")
+        token = self.api_token("sync")
+        # evertd again, under strace: every thread's syncs and renames, with the paths of the
+        # descriptors (-y). strace passes its SIGTERM on to evertd at tearDown.
+        self.stop()
+        trace = os.path.join(self.root, "strace.log")
+        self.log = open(os.path.join(self.root, "evertd.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["strace", "-f", "-qq", "-y", "-o", trace,
+             "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", EVERTD, "--config", self.cfg],
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        self.wait_up()
+        path, data = self.random_file("durable.iso", 1 << 20)
+        p = self.curl_publish(token, path)
+        out, err = p.communicate(timeout=90)
+        self.assertEqual(p.returncode, 0, err)
+        j = self.api_job(json.loads(out)["job"])
+        self.assertEqual(j["state"], "done", j)
+        ih = j["torrent"]["info_hash"]
+        self.stop()  # strace's log is complete once it exits
+        with open(trace) as f:
+            lines = f.read().splitlines()
+
+        def first(pattern):
+            for n, line in enumerate(lines):
+                if re.search(pattern, line):
+                    return n
+            self.fail(f"no {pattern} in the trace:\n" + "\n".join(lines))
+
+        upload = r"/\.incoming-upload-[0-9]+-[0-9]+"
+        # The file's data and the folder that names it, synced before the folder is sealed as
+        # .staged-HEX (before the store's commit, which acknowledges the publish).
+        file_synced = first(r"f(data)?sync\(\d+<[^>]*" + upload + r"/durable\.iso>")
+        dir_synced = first(r"fsync\(\d+<[^>]*" + upload + r">")
+        sealed = first(r"rename[a-z0-9]*\(.*" + upload + r"\", .*/\.staged-" + ih)
+        moved = first(r"rename[a-z0-9]*\(.*/\.staged-" + ih + r"\", .*/" + ih + r"\"")
+        self.assertLess(file_synced, sealed)
+        self.assertLess(dir_synced, sealed)
+        self.assertLess(sealed, moved)
 
     def test_hostile_requests_are_refused(self):
         self.add_user("root", admin=True)

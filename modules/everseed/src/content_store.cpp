@@ -243,6 +243,20 @@ Status ContentStore::rename_synced(const std::string& from, const std::string& t
   return sync_dir(fs::path(to).parent_path().string());
 }
 
+Status ContentStore::sync_files(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() || ::fdatasync(fd.get()) != 0) {
+      return io_error(it->path().string() + ": sync", errno, dir);
+    }
+  }
+  if (ec) return Error(dir + ": " + ec.message());
+  return Ok{};
+}
+
 Status ContentStore::remove_tree(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(path, ec))) return Ok{};

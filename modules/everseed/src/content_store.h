@@ -4,11 +4,13 @@
 // A publish copies the files evertctl handed over (open descriptors) into a fresh folder
 // `.incoming-<job>` (reflink where the filesystem can, else copy_file_range, else read/write:
 // one pass over the source), then hashes the copy, so the hashes are always those of the bytes
-// the daemon keeps, whatever the publisher does to the original meanwhile. When hashed, the
-// folder becomes `.staged-<hex>` (read-only, synced); after the torrent's row is committed to
-// the store it is renamed to `<hex>`, the commit point being the store's commit. At start-up,
-// `.incoming-*` folders are removed (publishes interrupted before they were acknowledged), and
-// `.staged-<hex>` folders are finished when the store has the torrent and removed when not.
+// the daemon keeps, whatever the publisher does to the original meanwhile. A web upload is
+// written into `.incoming-upload-<n>` instead and synced (sync_files()) before it is hashed.
+// When hashed, the folder becomes `.staged-<hex>` (read-only, synced); after the torrent's row
+// is committed to the store it is renamed to `<hex>`, the commit point being the store's
+// commit. At start-up, `.incoming-*` folders are removed (publishes interrupted before they
+// were acknowledged), and `.staged-<hex>` folders are finished when the store has the torrent
+// and removed when not.
 // Deleting a torrent's data renames its folder `.deleting-<hex>-<n>` at once (the same torrent
 // published again gets a fresh folder) and removes it on a worker; start-up finishes that too.
 //
@@ -66,6 +68,10 @@ class ContentStore {
   static Status seal(const std::string& from, const std::string& to);
   // Blocking. Renames and syncs the parent folder.
   static Status rename_synced(const std::string& from, const std::string& to);
+  // Blocking. fdatasync()s every regular file below `dir` (links are not followed), for data
+  // written by others (web uploads) before it is sealed; seal() syncs the folders. Errors name
+  // the file.
+  static Status sync_files(const std::string& dir);
   // Blocking. Removes a tree, read-only parts included. Missing is fine.
   static Status remove_tree(const std::string& path);
 

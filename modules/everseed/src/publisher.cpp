@@ -312,9 +312,13 @@ Publisher::Accepted Publisher::publish_upload(std::string name, std::string dir,
     return {0, ApiResponse::error(400, "bad_name", "invalid name '" + name + "': " + why)};
   }
   return publish_into(name, 0, std::move(options), nullptr, "", std::move(dir),
-                      [name](const std::string& incoming, Job& job) {
+                      [name](const std::string& incoming, Job& job) -> Result<ScanResult> {
                         auto scan = scan_path(incoming + "/" + name);
-                        if (scan) job.total = scan->total_size();
+                        if (!scan) return scan;
+                        job.total = scan->total_size();
+                        // The web module wrote the files and closed them, unsynced: durable
+                        // before the publish can be committed (seal() syncs the folders).
+                        if (auto s = ContentStore::sync_files(incoming); !s) return s.error();
                         return scan;
                       });
 }
