@@ -398,6 +398,36 @@ class WebPagesTest(WebTest):
             time.sleep(0.05)
         self.fail(f"job {job} did not finish")
 
+    def test_identical_uploads_at_once_commit_one_torrent_with_its_data(self):
+        token = self.api_token("dora")
+        content = os.path.join(self.root, "state", "content")
+        for i in range(5):
+            path, data = self.random_file(f"twice{i}.iso", 2 << 20)
+            procs = [self.curl_publish(token, path) for _ in range(2)]
+            jobs = []
+            for p in procs:
+                out, err = p.communicate(timeout=90)
+                self.assertEqual(p.returncode, 0, err)
+                jobs.append(self.api_job(json.loads(out)["job"]))
+            for j in jobs:
+                self.assertEqual(j["state"], "done", f"round {i}: {j}\n{self.read_log()}")
+            ih = jobs[0]["torrent"]["info_hash"]
+            self.assertEqual(jobs[1]["torrent"]["info_hash"], ih)
+            self.assertEqual(sorted(j["torrent"]["already_published"] for j in jobs),
+                             [False, True])
+            listed = self.api("GET", "/v1/torrents")["torrents"]
+            self.assertEqual(sum(t["info_hash"] == ih for t in listed), 1)
+            with open(os.path.join(content, ih, f"twice{i}.iso"), "rb") as f:
+                self.assertEqual(f.read(), data, f"round {i}")
+            r = self.evertctl("verify", ih)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(self.request("GET", f"/data/{ih}/twice{i}.iso")[2], data)
+        deadline = time.time() + 10
+        while (any(n.startswith(".") for n in os.listdir(content))
+               and time.time() < deadline):
+            time.sleep(0.05)
+        self.assertEqual([n for n in os.listdir(content) if n.startswith(".")], [])
+
     def test_an_upload_is_synced_before_its_publish_is_done(self):
         if shutil.which("strace") is None:
             self.skipTest("needs strace (scripts/deps)")

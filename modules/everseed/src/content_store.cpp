@@ -92,6 +92,11 @@ std::string ContentStore::upload_dir(uint64_t upload) const {
   return dir_ + "/.incoming-upload-" + std::to_string(upload) + "-" + std::to_string(::getpid());
 }
 
+std::string ContentStore::aside_dir(const std::string& hex, uint64_t job) const {
+  return dir_ + "/.deleting-" + hex + "-publish-" + std::to_string(job) + "-" +
+         std::to_string(::getpid());
+}
+
 std::string ContentStore::incoming_dir(uint64_t job) const {
   return dir_ + "/.incoming-" + std::to_string(job) + "-" + std::to_string(::getpid());
 }
@@ -254,6 +259,20 @@ Status ContentStore::sync_files(const std::string& dir) {
     }
   }
   if (ec) return Error(dir + ": " + ec.message());
+  return Ok{};
+}
+
+Status ContentStore::move_into_place(const std::string& staged, const std::string& to,
+                                     const std::string& aside) {
+  bool replaced = false;
+  if (::rename(to.c_str(), aside.c_str()) == 0) {
+    replaced = true;
+    if (auto s = sync_dir(fs::path(to).parent_path().string()); !s) return s;
+  } else if (errno != ENOENT) {
+    return Error(to + ": cannot replace it: " + std::strerror(errno));
+  }
+  if (auto s = rename_synced(staged, to); !s) return s;
+  if (replaced) return remove_tree(aside);
   return Ok{};
 }
 
