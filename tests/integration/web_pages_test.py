@@ -24,7 +24,7 @@ import uuid
 
 import feedparser
 
-from everseed_test import ADDR, EVERTCTL, EVERTD
+from everseed_test import ADDR, EVERTCTL
 from web_test import WebTest
 
 PASSWORD = "correct horse battery"
@@ -432,16 +432,28 @@ class WebPagesTest(WebTest):
         if shutil.which("strace") is None:
             self.skipTest("needs strace (scripts/deps)")
         token = self.api_token("sync")
-        # evertd again, under strace: every thread's syncs and renames, with the paths of the
-        # descriptors (-y). strace passes its SIGTERM on to evertd at tearDown.
-        self.stop()
+        # strace attached to every thread of evertd (and -f: to threads it starts later): its
+        # syncs and renames, with the paths of the descriptors (-y). evertd stays the test's
+        # process; strace, stopped by PID, detaches from it.
         trace = os.path.join(self.root, "strace.log")
-        self.log = open(os.path.join(self.root, "evertd.log"), "ab")
-        self.proc = subprocess.Popen(
-            ["strace", "-f", "-qq", "-y", "-o", trace,
-             "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", EVERTD, "--config", self.cfg],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        self.wait_up()
+        tids = os.listdir(f"/proc/{self.proc.pid}/task")
+        tracer = self.spawn(["strace", "-f", "-qq", "-y", "-o", trace,
+                             "-e", "trace=fsync,fdatasync,rename,renameat,renameat2",
+                             *[a for t in tids for a in ("-p", t)]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def traced(tid):
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{tid}/status") as f:
+                    return f"TracerPid:\t{tracer.pid}\n" in f.read()
+            except FileNotFoundError:
+                return True  # the thread ended
+
+        deadline = time.time() + 10
+        while not all(traced(t) for t in tids):
+            self.assertIsNone(tracer.poll(), "strace could not attach")
+            self.assertLess(time.time(), deadline, "strace did not attach")
+            time.sleep(0.01)
         path, data = self.random_file("durable.iso", 1 << 20)
         p = self.curl_publish(token, path)
         out, err = p.communicate(timeout=90)
@@ -449,7 +461,8 @@ class WebPagesTest(WebTest):
         j = self.api_job(json.loads(out)["job"])
         self.assertEqual(j["state"], "done", j)
         ih = j["torrent"]["info_hash"]
-        self.stop()  # strace's log is complete once it exits
+        tracer.terminate()  # detaches; its log is complete once it exits
+        tracer.wait(timeout=30)
         with open(trace) as f:
             lines = f.read().splitlines()
 
