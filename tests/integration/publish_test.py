@@ -226,6 +226,66 @@ class PublishTest(everseed_test.EverseedTest):
         self.assertIn("does not match", t["problem"])
         self.assertIn("stopped: verify", self.ctl("list").stdout)
 
+    def test_identical_publishes_at_once_commit_one_torrent_with_its_data(self):
+        # A double submit: two evertctl publish of the same bytes at once, each handing its own
+        # descriptor over. Both must succeed, one torrent committed once, its folder complete.
+        digests = {}
+        for i in range(6):
+            src = os.path.join(self.root, f"twice{i}.bin")
+            with open(src, "wb") as f:
+                f.write(os.urandom(3 << 20))
+            env = dict(os.environ, EVERT_SOCKET=self.sock)
+            procs = [self.spawn([EVERTCTL, "publish", src, "--json", "-o", f"twice{i}-{k}.torrent"],
+                                cwd=self.root, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for k in range(2)]
+            outs = []
+            for p in procs:
+                out, err = p.communicate(timeout=120)
+                self.assertEqual(p.returncode, 0, f"round {i}: {out}\n{err}\n{self.read_log()}")
+                outs.append(json.loads(out))
+            ih = outs[0]["info_hash"]
+            self.assertEqual(outs[1]["info_hash"], ih)
+            self.assertEqual(sorted(o["already_published"] for o in outs), [False, True], outs)
+            self.assertEqual(sum(t["info_hash"] == ih for t in self.ctl_json("list")["torrents"]), 1)
+            stored = os.path.join(self.root, "state", "content", ih, f"twice{i}.bin")
+            self.assertEqual(tree_digest(stored), tree_digest(src), f"round {i}")
+            self.assertIn("matches every hash", self.ctl("verify", ih).stdout)
+            self.assertEqual(self.ctl_json("show", ih)["state"], "seeding")
+            digests[ih] = (f"twice{i}.bin", tree_digest(src))
+        deadline = time.time() + 10
+        while any(n.startswith(".") for n in self.content()) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.content(), sorted(digests))  # no staged or incoming copy left
+        for ih, (name, want) in digests.items():
+            self.assertEqual(self.fetch(f"magnet:?xt=urn:btih:{ih}&tr=http%3A%2F%2F"
+                                        f"{everseed_test.ADDR}%3A{self.http_port}%2Fannounce",
+                                        name, "magnet"), want)
+
+    def test_publishing_again_repairs_a_torrent_whose_data_is_gone(self):
+        src = os.path.join(self.root, "fragile.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(2 << 20))
+        want = tree_digest(src)
+        ih = self.ctl_json("publish", src)["info_hash"]
+        stored = os.path.join(self.root, "state", "content", ih, "fragile.bin")
+        os.unlink(stored)  # lost (the test runs as root: the read-only folder does not stop it)
+        r = self.ctl("verify", ih, check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertEqual(self.ctl_json("show", ih)["state"], "stopped")
+        again = self.ctl_json("publish", src)
+        self.assertEqual(again["info_hash"], ih)
+        self.assertEqual(again["state"], "seeding", again)
+        self.assertEqual(tree_digest(stored), want)
+        self.assertIn("matches every hash", self.ctl("verify", ih).stdout)
+        deadline = time.time() + 10
+        while self.content() != [ih] and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.content(), [ih])
+        # Data that is there is not copied again: the second publish only says so.
+        self.assertTrue(self.ctl_json("publish", src)["already_published"])
+        self.assertEqual(self.fetch(os.path.join(self.root, "fragile.bin.torrent"),
+                                    "fragile.bin", "leech"), want)
+
     def send_fds(self, messages):
         """Sends (bytes, [fds]) messages on the descriptor socket; returns the answer or None."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

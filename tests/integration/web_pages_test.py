@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -486,6 +487,113 @@ class WebPagesTest(WebTest):
             time.sleep(0.1)
         self.assertEqual(st, 200, body)
         self.assertEqual(self.api("GET", "/v1/torrents")["total"], 0)
+
+    def api_token(self, user):
+        self.add_user(user)
+        r = self.evertctl("token", "create", user, "--label", "ci")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return re.search(r"evt_[A-Za-z0-9_-]+", r.stdout).group(0)
+
+    def curl_publish(self, token, path):
+        """Starts curl -F file=@PATH on /api/v1/publish; its process (stopped at tearDown)."""
+        return self.spawn(["curl", "-sS", "--max-time", "60", "-H", f"Authorization: Bearer {token}",
+                           "-F", f"file=@{path}", self.base + "/api/v1/publish"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def api_job(self, job):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st, _, body = self.request("GET", f"/api/v1/job?id={job}")
+            j = json.loads(body)
+            if j["state"] in ("done", "failed", "cancelled"):
+                return j
+            time.sleep(0.05)
+        self.fail(f"job {job} did not finish")
+
+    def test_identical_uploads_at_once_commit_one_torrent_with_its_data(self):
+        token = self.api_token("dora")
+        content = os.path.join(self.root, "state", "content")
+        for i in range(5):
+            path, data = self.random_file(f"twice{i}.iso", 2 << 20)
+            procs = [self.curl_publish(token, path) for _ in range(2)]
+            jobs = []
+            for p in procs:
+                out, err = p.communicate(timeout=90)
+                self.assertEqual(p.returncode, 0, err)
+                jobs.append(self.api_job(json.loads(out)["job"]))
+            for j in jobs:
+                self.assertEqual(j["state"], "done", f"round {i}: {j}\n{self.read_log()}")
+            ih = jobs[0]["torrent"]["info_hash"]
+            self.assertEqual(jobs[1]["torrent"]["info_hash"], ih)
+            self.assertEqual(sorted(j["torrent"]["already_published"] for j in jobs),
+                             [False, True])
+            listed = self.api("GET", "/v1/torrents")["torrents"]
+            self.assertEqual(sum(t["info_hash"] == ih for t in listed), 1)
+            with open(os.path.join(content, ih, f"twice{i}.iso"), "rb") as f:
+                self.assertEqual(f.read(), data, f"round {i}")
+            r = self.evertctl("verify", ih)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(self.request("GET", f"/data/{ih}/twice{i}.iso")[2], data)
+        deadline = time.time() + 10
+        while (any(n.startswith(".") for n in os.listdir(content))
+               and time.time() < deadline):
+            time.sleep(0.05)
+        self.assertEqual([n for n in os.listdir(content) if n.startswith(".")], [])
+
+    def test_an_upload_is_synced_before_its_publish_is_done(self):
+        if shutil.which("strace") is None:
+            self.skipTest("needs strace (scripts/deps)")
+        token = self.api_token("sync")
+        # strace attached to every thread of evertd (and -f: to threads it starts later): its
+        # syncs and renames, with the paths of the descriptors (-y). evertd stays the test's
+        # process; strace, stopped by PID, detaches from it.
+        trace = os.path.join(self.root, "strace.log")
+        tids = os.listdir(f"/proc/{self.proc.pid}/task")
+        tracer = self.spawn(["strace", "-f", "-qq", "-y", "-o", trace,
+                             "-e", "trace=fsync,fdatasync,rename,renameat,renameat2",
+                             *[a for t in tids for a in ("-p", t)]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def traced(tid):
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{tid}/status") as f:
+                    return f"TracerPid:\t{tracer.pid}\n" in f.read()
+            except FileNotFoundError:
+                return True  # the thread ended
+
+        deadline = time.time() + 10
+        while not all(traced(t) for t in tids):
+            self.assertIsNone(tracer.poll(), "strace could not attach")
+            self.assertLess(time.time(), deadline, "strace did not attach")
+            time.sleep(0.01)
+        path, data = self.random_file("durable.iso", 1 << 20)
+        p = self.curl_publish(token, path)
+        out, err = p.communicate(timeout=90)
+        self.assertEqual(p.returncode, 0, err)
+        j = self.api_job(json.loads(out)["job"])
+        self.assertEqual(j["state"], "done", j)
+        ih = j["torrent"]["info_hash"]
+        tracer.terminate()  # detaches; its log is complete once it exits
+        tracer.wait(timeout=30)
+        with open(trace) as f:
+            lines = f.read().splitlines()
+
+        def first(pattern):
+            for n, line in enumerate(lines):
+                if re.search(pattern, line):
+                    return n
+            self.fail(f"no {pattern} in the trace:\n" + "\n".join(lines))
+
+        upload = r"/\.incoming-upload-[0-9]+-[0-9]+"
+        # The file's data and the folder that names it, synced before the folder is sealed as
+        # .staged-HEX (before the store's commit, which acknowledges the publish).
+        file_synced = first(r"f(data)?sync\(\d+<[^>]*" + upload + r"/durable\.iso>")
+        dir_synced = first(r"fsync\(\d+<[^>]*" + upload + r">")
+        sealed = first(r"rename[a-z0-9]*\(.*" + upload + r"\", .*/\.staged-" + ih)
+        moved = first(r"rename[a-z0-9]*\(.*/\.staged-" + ih + r"\", .*/" + ih + r"\"")
+        self.assertLess(file_synced, sealed)
+        self.assertLess(dir_synced, sealed)
+        self.assertLess(sealed, moved)
 
     def test_hostile_requests_are_refused(self):
         self.add_user("root", admin=True)

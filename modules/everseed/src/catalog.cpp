@@ -570,6 +570,17 @@ void Catalog::verified(const InfoHash& key, const std::vector<FileStamp>& stamps
   }
 }
 
+void Catalog::data_replaced(const InfoHash& key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  Published& p = it->second;
+  p.problem.clear();
+  p.ready = true;
+  p.stamped = false;
+  write_row(p, {});
+  open_.erase(key);  // peers from now on get the new files
+}
+
 std::vector<FileStamp> Catalog::stamps(const InfoHash& key) const {
   std::vector<FileStamp> out;
   auto pit = by_key_.find(key);

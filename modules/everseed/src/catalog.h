@@ -169,6 +169,9 @@ class Catalog {
   // (taken around the verify; kept as they were when empty). Ignored when the stamps are not of
   // files under the torrent's data path (it moved meanwhile).
   void verified(const InfoHash& key, const std::vector<FileStamp>& stamps);
+  // A content-store torrent's folder was replaced by a fresh copy, hashed as it was published:
+  // the torrent is served again, its files stamped anew when it is next opened.
+  void data_replaced(const InfoHash& key);
   // The recorded stamps of a torrent (empty when none are).
   [[nodiscard]] std::vector<FileStamp> stamps(const InfoHash& key) const;
   void count_upload(const InfoHash& key, uint64_t bytes);

@@ -92,6 +92,11 @@ std::string ContentStore::upload_dir(uint64_t upload) const {
   return dir_ + "/.incoming-upload-" + std::to_string(upload) + "-" + std::to_string(::getpid());
 }
 
+std::string ContentStore::aside_dir(const std::string& hex, uint64_t job) const {
+  return dir_ + "/.deleting-" + hex + "-publish-" + std::to_string(job) + "-" +
+         std::to_string(::getpid());
+}
+
 std::string ContentStore::incoming_dir(uint64_t job) const {
   return dir_ + "/.incoming-" + std::to_string(job) + "-" + std::to_string(::getpid());
 }
@@ -241,6 +246,34 @@ Status ContentStore::rename_synced(const std::string& from, const std::string& t
     return Error(from + " -> " + to + ": " + std::strerror(errno));
   }
   return sync_dir(fs::path(to).parent_path().string());
+}
+
+Status ContentStore::sync_files(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() || ::fdatasync(fd.get()) != 0) {
+      return io_error(it->path().string() + ": sync", errno, dir);
+    }
+  }
+  if (ec) return Error(dir + ": " + ec.message());
+  return Ok{};
+}
+
+Status ContentStore::move_into_place(const std::string& staged, const std::string& to,
+                                     const std::string& aside) {
+  bool replaced = false;
+  if (::rename(to.c_str(), aside.c_str()) == 0) {
+    replaced = true;
+    if (auto s = sync_dir(fs::path(to).parent_path().string()); !s) return s;
+  } else if (errno != ENOENT) {
+    return Error(to + ": cannot replace it: " + std::strerror(errno));
+  }
+  if (auto s = rename_synced(staged, to); !s) return s;
+  if (replaced) return remove_tree(aside);
+  return Ok{};
 }
 
 Status ContentStore::remove_tree(const std::string& path) {

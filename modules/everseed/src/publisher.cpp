@@ -1,6 +1,7 @@
 #include "publisher.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,6 +87,23 @@ Status verify_data(const Metainfo& meta, const std::string& path, std::atomic<ui
     }
   }
   return Ok{};
+}
+
+// Whether a content-store torrent's files are all at `path`: as stamped when stamps are
+// recorded, else each a regular file of its size. Blocking: worker threads only.
+bool data_present(const Metainfo& meta, const std::string& path,
+                  const std::vector<FileStamp>& stamps) {
+  if (!stamps.empty()) return static_cast<bool>(check_stamps(stamps));
+  for (const FileEntry& f : meta.files) {
+    if (f.is_pad()) continue;
+    const std::string file = meta.multi_file ? path + "/" + f.path_string() : path;
+    struct stat st {};
+    if (::lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) != f.length) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string string_of(const json& o, const char* key, std::string& why) {
@@ -312,9 +330,13 @@ Publisher::Accepted Publisher::publish_upload(std::string name, std::string dir,
     return {0, ApiResponse::error(400, "bad_name", "invalid name '" + name + "': " + why)};
   }
   return publish_into(name, 0, std::move(options), nullptr, "", std::move(dir),
-                      [name](const std::string& incoming, Job& job) {
+                      [name](const std::string& incoming, Job& job) -> Result<ScanResult> {
                         auto scan = scan_path(incoming + "/" + name);
-                        if (scan) job.total = scan->total_size();
+                        if (!scan) return scan;
+                        job.total = scan->total_size();
+                        // The web module wrote the files and closed them, unsynced: durable
+                        // before the publish can be committed (seal() syncs the folders).
+                        if (auto s = ContentStore::sync_files(incoming); !s) return s.error();
                         return scan;
                       });
 }
@@ -366,39 +388,96 @@ Publisher::Accepted Publisher::publish_into(
           *created = std::move(*c);
           add_web_seed(*created, web);
         }
-        const std::string hex = key_hex(created->metainfo);
-        const std::string final_dir = content_.final_dir(hex);
-        const std::string staged = content_.staged_dir(hex);
-        // Ask the loop whether it is already published before sealing anything.
-        ctx_.loop.post([this, alive, job, created, incoming, hex, final_dir, staged, name] {
-          if (!alive.lock() || !*alive.lock()) return;
-          const Published* existing = catalog_.find(InfoHash::from(*from_hex(hex, 20)));
-          if (existing != nullptr || job->cancel) {
-            ctx_.bulk_pool().submit([this, incoming] { discard(incoming); });
-            if (job->cancel) return fail(job, Error("cancelled"));
-            return finish(job, existing, false);
-          }
-          job->phase = 3;
-          ctx_.bulk_pool().submit([this, alive, job, created, incoming, final_dir, staged, name] {
-            // Data left in the store by an earlier unpublish of the same torrent is replaced.
-            Status s = ContentStore::remove_tree(final_dir);
-            if (s) s = ContentStore::remove_tree(staged);
-            if (s) s = ContentStore::seal(incoming, staged);
-            ctx_.loop.post([this, alive, job, created, incoming, final_dir, staged, name, s] {
-              if (!alive.lock() || !*alive.lock()) return;
-              if (!s) {
-                ctx_.bulk_pool().submit([this, incoming, staged] {
-                  discard(incoming);
-                  discard(staged);
-                });
-                return fail(job, s.error());
-              }
-              commit(job, created, final_dir + "/" + name, /*in_place=*/false, staged);
-            });
-          });
+        auto in = std::make_shared<Install>();
+        in->job = job;
+        in->created = created;
+        in->incoming = incoming;
+        in->hex = key_hex(created->metainfo);
+        in->name = name;
+        ctx_.loop.post([this, alive, in] {
+          if (alive.lock() && *alive.lock()) install(in);
         });
       });
   return {job->id, std::nullopt};
+}
+
+void Publisher::install(const std::shared_ptr<Install>& in) {
+  const std::shared_ptr<Job>& job = in->job;
+  if (job->cancel) {
+    ctx_.bulk_pool().submit([this, in] { discard(in->incoming); });
+    return fail(job, Error("cancelled"));
+  }
+  if (auto it = installing_.find(in->hex); it != installing_.end()) {
+    it->second.push_back(in);  // a publish of the same torrent is under way: after it
+    return;
+  }
+  installing_[in->hex];
+  const InfoHash key = InfoHash::from(*from_hex(in->hex, 20));
+  const Published* existing = catalog_.find(key);
+  if (existing != nullptr && (existing->in_place || !existing->problem.empty())) {
+    // Served from the publisher's path: it stays so. A content-store torrent that is stopped
+    // (its files changed or gone) is repaired below.
+    if (existing->in_place) {
+      ctx_.bulk_pool().submit([this, in] { discard(in->incoming); });
+      finish(job, existing, false);
+      return installed(in->hex);
+    }
+    existing = nullptr;
+  }
+  job->phase = 3;
+  std::vector<FileStamp> stamps =
+      existing != nullptr ? catalog_.stamps(key) : std::vector<FileStamp>{};
+  const std::string current =
+      existing != nullptr && existing->ready ? existing->data_path : std::string();
+  std::weak_ptr<bool> alive = alive_;
+  ctx_.bulk_pool().submit([this, alive, in, key, current, stamps = std::move(stamps)] {
+    // Published already: the data there is kept when it is all there (as stamped, or each
+    // file with its size); else this copy replaces it.
+    if (!current.empty() && data_present(in->created->metainfo, current, stamps)) {
+      discard(in->incoming);
+      ctx_.loop.post([this, alive, in, key] {
+        if (!alive.lock() || !*alive.lock()) return;
+        const Published* now = catalog_.find(key);
+        if (now == nullptr) {
+          fail(in->job, Error("unpublished while it was being published"));
+        } else {
+          finish(in->job, now, false);
+        }
+        installed(in->hex);
+      });
+      return;
+    }
+    const std::string staged = content_.staged_dir(in->hex);
+    // A staged folder left by an install that failed after sealing; nobody else writes it.
+    Status s = ContentStore::remove_tree(staged);
+    if (s) s = ContentStore::seal(in->incoming, staged);
+    ctx_.loop.post([this, alive, in, staged, s] {
+      if (!alive.lock() || !*alive.lock()) return;
+      if (!s) {
+        ctx_.bulk_pool().submit([this, in, staged] {
+          discard(in->incoming);
+          discard(staged);
+        });
+        fail(in->job, s.error());
+        return installed(in->hex);
+      }
+      commit(in->job, in->created, content_.final_dir(in->hex) + "/" + in->name,
+             /*in_place=*/false, staged);
+    });
+  });
+}
+
+void Publisher::installed(const std::string& hex) {
+  auto it = installing_.find(hex);
+  if (it == installing_.end()) return;
+  std::vector<std::shared_ptr<Install>> waiting = std::move(it->second);
+  installing_.erase(it);
+  if (waiting.empty()) return;
+  // The first waiting one installs (or finds the torrent there); the others wait for it again.
+  auto next = waiting.front();
+  install(next);
+  for (size_t i = 1; i < waiting.size(); ++i)
+    install(waiting[i]);
 }
 
 Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptions options) {
@@ -493,44 +572,76 @@ void Publisher::commit_in_place(const std::shared_ptr<Job>& job,
 void Publisher::commit(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedTorrent> created,
                        std::string data_path, bool in_place, std::string staged,
                        std::vector<FileStamp> stamps) {
+  // A content-store install ends here, whichever way (install()).
+  const std::string hex = staged.empty() ? std::string() : key_hex(created->metainfo);
+  auto end = [this, hex] {
+    if (!hex.empty()) installed(hex);
+  };
   if (job->cancel) {
     if (!staged.empty()) ctx_.bulk_pool().submit([this, staged] { discard(staged); });
-    return fail(job, Error("cancelled"));
+    fail(job, Error("cancelled"));
+    return end();
   }
   bool added = false;
   auto p = catalog_.add(created->bytes, created->metainfo, data_path, in_place, wall_seconds(),
                         added, std::move(stamps), /*ready=*/staged.empty());
+  if (p && !added && !staged.empty() && (*p)->in_place) {
+    // Published in place meanwhile: served from there.
+    ctx_.bulk_pool().submit([this, staged] { discard(staged); });
+    finish(job, *p, false);
+    return end();
+  }
   if (!p) {
     if (!staged.empty()) ctx_.bulk_pool().submit([this, staged] { discard(staged); });
-    return fail(job, p.error());
+    fail(job, p.error());
+    return end();
   }
   const InfoHash key = (*p)->key;
   job->phase = 3;
   std::weak_ptr<bool> alive = alive_;
   // Acknowledged only once durable: the store's commit is the commit point (content_store.h).
-  ctx_.store.commit([this, alive, job, key, staged, added, created](const Status& s) {
-    ctx_.loop.post([this, alive, job, key, staged, added, created, s] {
+  ctx_.store.commit([this, alive, job, key, staged, added, created, end](const Status& s) {
+    ctx_.loop.post([this, alive, job, key, staged, added, created, end, s] {
       if (!alive.lock() || !*alive.lock()) return;
       if (!s) {
         // The store keeps the batch and retries it; the torrent stays, its data staged until
         // the next start finishes the move. Report the failure honestly.
-        return fail(job, Error("the store could not commit: " + s.error().message));
+        fail(job, Error("the store could not commit: " + s.error().message));
+        return end();
       }
-      auto done = [this, job, key, added, created] {
+      auto done = [this, job, key, added, created, staged, end] {
         const Published* now = catalog_.find(key);
-        if (now == nullptr) return fail(job, Error("unpublished while it was being published"));
-        catalog_.set_ready(key);
+        if (now == nullptr) {
+          fail(job, Error("unpublished while it was being published"));
+          return end();
+        }
+        if (staged.empty()) {
+          catalog_.set_ready(key);
+        } else {
+          catalog_.data_replaced(key);  // new, or a fresh copy of what was damaged or gone
+        }
         hooks_.seeded(*now, true);
         if (hooks_.published) hooks_.published(*now, created->metainfo);
         finish(job, now, added);
+        if (!added && !staged.empty()) {
+          // Published already, its folder damaged or gone: this copy took its place.
+          job->result["repaired"] = true;
+          ctx_.log->info("{}: its data in the content store was replaced by a fresh copy",
+                         now->name);
+        }
+        end();
       };
       if (staged.empty()) return done();
       const std::string final_dir = content_.final_dir(to_hex(key.view()));
-      ctx_.bulk_pool().submit([this, alive, staged, final_dir, done, job] {
-        Status moved = ContentStore::rename_synced(staged, final_dir);
-        ctx_.loop.post([alive, moved, done, this, job] {
+      const std::string aside = content_.aside_dir(to_hex(key.view()), job->id);
+      ctx_.bulk_pool().submit([this, alive, staged, final_dir, aside, done, job, end] {
+        Status moved = ContentStore::move_into_place(staged, final_dir, aside);
+        ctx_.loop.post([alive, moved, done, this, job, end] {
           if (!alive.lock() || !*alive.lock()) return;
-          if (!moved) return fail(job, moved.error());
+          if (!moved) {
+            fail(job, moved.error());
+            return end();
+          }
           done();
         });
       });

@@ -80,12 +80,29 @@ class Publisher {
   Accepted publish_into(std::string name, uint64_t total, CreateOptions options,
                         std::shared_ptr<Metainfo> given, std::string torrent_bytes, std::string dir,
                         std::function<Result<ScanResult>(const std::string&, Job&)> fill);
+  // A hashed copy in the content store's incoming folder, on its way to `content/<hex>`.
+  struct Install {
+    std::shared_ptr<Job> job;
+    std::shared_ptr<CreatedTorrent> created;
+    std::string incoming;  // the folder holding `name`
+    std::string hex;       // the torrent's key
+    std::string name;
+  };
+  // On the loop: takes a hashed copy into the content store, unless the torrent is there
+  // already with its data intact (then the copy is discarded and the publish is "already
+  // published"). One install of a torrent at a time: a second publish of the same data (a
+  // double submit) waits in `installing_` until the first is committed or failed, then looks
+  // again, so two never seal, move or remove each other's folders.
+  void install(const std::shared_ptr<Install>& in);
+  // On the loop: the install of `hex` ended (done or failed); the next waiting one runs.
+  void installed(const std::string& hex);
   void finish(const std::shared_ptr<Job>& job, const Result<const Published*>& outcome, bool added);
   void fail(const std::shared_ptr<Job>& job, const Error& e);
   // Blocking (worker threads): removes a folder of the content store, logging a failure.
   void discard(const std::string& dir) const;
   // On the loop: records a hashed torrent; `staged` is the content-store folder to move into
-  // place after the commit (empty for in-place data), `stamps` its in-place files as hashed.
+  // place after the commit (empty for in-place data; then installed() is called at the end),
+  // `stamps` its in-place files as hashed.
   void commit(const std::shared_ptr<Job>& job, std::shared_ptr<CreatedTorrent> created,
               std::string data_path, bool in_place, std::string staged,
               std::vector<FileStamp> stamps = {});
@@ -112,6 +129,9 @@ class Publisher {
   Hooks hooks_;
   ContentStore content_;
   std::map<uint64_t, std::shared_ptr<Job>> jobs_;
+  // The torrents (hex keys) being installed into the content store, each with the installs
+  // waiting for it to end (install()).
+  std::map<std::string, std::vector<std::shared_ptr<Install>>> installing_;
   uint64_t next_job_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted completions
 };
