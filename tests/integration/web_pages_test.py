@@ -501,10 +501,10 @@ class WebPagesTest(WebTest):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def api_job(self, job):
+        """The daemon's own view of a job (the control socket's: /api/v1/job shows less)."""
         deadline = time.time() + 60
         while time.time() < deadline:
-            st, _, body = self.request("GET", f"/api/v1/job?id={job}")
-            j = json.loads(body)
+            j = self.api("GET", f"/v1/job?id={job}")
             if j["state"] in ("done", "failed", "cancelled"):
                 return j
             time.sleep(0.05)

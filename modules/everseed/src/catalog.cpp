@@ -454,6 +454,7 @@ Catalog::OpenOutcome open_files(Catalog::OpenInput in) {
 // nullptr with `why` empty and `in` filled for open_files().
 std::shared_ptr<const Torrent> Catalog::open_start(const InfoHash& key, std::string& why,
                                                    Catalog::OpenInput* in) {
+  why.clear();
   auto pit = by_key_.find(key);
   if (pit == by_key_.end()) {
     why = "not published";
@@ -485,8 +486,7 @@ std::shared_ptr<const Torrent> Catalog::open_start(const InfoHash& key, std::str
 }
 
 std::shared_ptr<const Torrent> Catalog::open_finish(const InfoHash& key,
-                                                    const std::string& data_path,
-                                                    OpenOutcome& o) {
+                                                    const std::string& data_path, OpenOutcome& o) {
   auto pit = by_key_.find(key);
   if (pit == by_key_.end()) {
     o.why = "not published";
@@ -538,19 +538,19 @@ std::shared_ptr<const Torrent> Catalog::open_or_wait(const InfoHash& key, std::s
   waiting.push_back(std::move(done));
   if (waiting.size() > 1) return nullptr;
   ++opened_on_workers_;
-  workers_->submit([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), key,
-                    in = std::move(in)]() mutable {
-    const std::string data_path = in.data_path;
-    auto o = std::make_shared<OpenOutcome>(open_files(std::move(in)));
-    loop->post([this, alive, key, data_path, o] {
-      if (alive.expired()) return;
-      auto t = open_finish(key, data_path, *o);
-      auto node = opening_.extract(key);
-      if (node.empty()) return;
-      for (auto& cb : node.mapped())
-        cb(t, t ? std::string() : o->why);
-    });
-  });
+  workers_->submit(
+      [this, loop = loop_, alive = std::weak_ptr<bool>(alive_), key, in = std::move(in)]() mutable {
+        const std::string data_path = in.data_path;
+        auto o = std::make_shared<OpenOutcome>(open_files(std::move(in)));
+        loop->post([this, alive, key, data_path, o] {
+          if (alive.expired()) return;
+          auto t = open_finish(key, data_path, *o);
+          auto node = opening_.extract(key);
+          if (node.empty()) return;
+          for (auto& cb : node.mapped())
+            cb(t, t ? std::string() : o->why);
+        });
+      });
   return nullptr;
 }
 

@@ -140,8 +140,7 @@ class Catalog {
   // with the torrent, or nullptr and why, once a worker opened its files. Requests for a
   // torrent being opened wait for the same opening. Without set_workers(), as open().
   using OpenDone = std::function<void(std::shared_ptr<const Torrent>, const std::string& why)>;
-  std::shared_ptr<const Torrent> open_or_wait(const InfoHash& key, std::string& why,
-                                              OpenDone done);
+  std::shared_ptr<const Torrent> open_or_wait(const InfoHash& key, std::string& why, OpenDone done);
   void set_workers(daemon::EventLoop& loop, daemon::WorkerPool& workers) {
     loop_ = &loop;
     workers_ = &workers;
@@ -192,8 +191,7 @@ class Catalog {
   std::unordered_multimap<uint64_t, const Published*> obfuscated_;
   void index_obfuscated(const Published& p, bool add);
   std::unordered_map<InfoHash, std::weak_ptr<const Torrent>, tracker::Id20Hash> open_;
-  std::shared_ptr<const Torrent> open_start(const InfoHash& key, std::string& why,
-                                            OpenInput* in);
+  std::shared_ptr<const Torrent> open_start(const InfoHash& key, std::string& why, OpenInput* in);
   std::shared_ptr<const Torrent> open_finish(const InfoHash& key, const std::string& data_path,
                                              OpenOutcome& o);
   daemon::EventLoop* loop_ = nullptr;

@@ -303,13 +303,13 @@ std::optional<Result<ServedFile>> EverseedModule::served_file(
   if (p == nullptr) return Error("no such torrent");
   if (path.empty() || path.front() != p->name) return Error("no such file");
   std::string why;
-  auto t = m.catalog->open_or_wait(
-      p->key, why,
-      [path, later = std::move(later)](std::shared_ptr<const Torrent> opened,
-                                       const std::string& w) {
-        if (!opened) return later(Error(w.empty() ? "not served" : w));
-        later(file_in(opened, path));
-      });
+  auto t =
+      m.catalog->open_or_wait(p->key, why,
+                              [path, later = std::move(later)](
+                                  std::shared_ptr<const Torrent> opened, const std::string& w) {
+                                if (!opened) return later(Error(w.empty() ? "not served" : w));
+                                later(file_in(opened, path));
+                              });
   if (t) return file_in(t, path);
   if (!why.empty()) return Error(why);
   return std::nullopt;  // opened on a worker: `later` answers

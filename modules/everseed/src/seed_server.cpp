@@ -277,7 +277,8 @@ void SeedServer::on_readable(Conn& c) {
     if (c.in.size() < wire::kHandshakeSize) return;
     if (c.opening) {
       // A peer waits for the answer to its handshake; one that sends on meanwhile is not one.
-      if (c.in.size() > wire::kHandshakeSize + 64 * 1024) close(c, "too much sent before the answer");
+      if (c.in.size() > wire::kHandshakeSize + 64 * 1024)
+        close(c, "too much sent before the answer");
       return;
     }
     if (!on_handshake(c)) return;

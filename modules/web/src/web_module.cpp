@@ -35,10 +35,9 @@ struct WebModule::Impl {
 
   void handle(const tracker::HttpRequest& req, tracker::HttpResponse& resp) {
     if (req.path.starts_with("/data/")) {
-      serve_web_seed(
-          [this](const tracker::InfoHash& h, const std::vector<std::string>& p,
-                 FileFound later) { return seed->served_file(h, p, std::move(later)); },
-          req, resp, [this] { return server->defer(); });
+      serve_web_seed([this](const tracker::InfoHash& h, const std::vector<std::string>& p,
+                            FileFound later) { return seed->served_file(h, p, std::move(later)); },
+                     req, resp, [this] { return server->defer(); });
       return;
     }
     if (site) return site->handle(req, resp);

@@ -48,9 +48,9 @@ class EverseedModule : public daemon::Module {
   // published, stopped (its files changed), or has no such file. Loop thread only. The answer
   // when it is known now; nullopt when the torrent is first opened on a worker (its files
   // opened and stat()ed: many for a large torrent), and `later` then runs on the loop with it.
-  std::optional<Result<ServedFile>> served_file(
-      const tracker::InfoHash& hash, const std::vector<std::string>& path,
-      std::function<void(Result<ServedFile>)> later);
+  std::optional<Result<ServedFile>> served_file(const tracker::InfoHash& hash,
+                                                const std::vector<std::string>& path,
+                                                std::function<void(Result<ServedFile>)> later);
 
   // Uploads (the web module), loop thread. A fresh folder in the content store to write an
   // upload into (not yet created; removed at start-up if the daemon stops before it is
