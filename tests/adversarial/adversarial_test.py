@@ -152,6 +152,7 @@ class HostileTracker:
         self.sock.settimeout(0.2)
         self.url = f"http://{host}:{self.sock.getsockname()[1]}"
         self.hits = {}
+        self.lock = threading.Lock()
         self.fed = {}  # bytes the daemon took of the endless replies
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -186,7 +187,8 @@ class HostileTracker:
                 head += chunk
             path = head.split(b" ")[1].decode(errors="replace")
             kind = path.split("/")[1]
-            self.hits[kind] = self.hits.get(kind, 0) + 1
+            with self.lock:
+                self.hits[kind] = self.hits.get(kind, 0) + 1
             getattr(self, "reply_" + kind.replace("-", "_"))(c, path)
         except OSError:
             pass
@@ -240,7 +242,8 @@ class HostileTracker:
                 continue
             except OSError:
                 break
-        self.fed[kind] = fed
+        with self.lock:
+            self.fed[kind] = fed
 
     def reply_trickle(self, c, path):
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
@@ -1286,20 +1289,25 @@ web:
             tr = {t["url"]: t for t in self.api("GET", f"/v1/torrent?id={ih}")["trackers"]}
             settled = {u: t["state"] for u, t in tr.items()
                        if t["state"] in ("failing", "working") or t.get("failures", 0) > 0}
-            if len(settled) >= len(urls):  # all but the trickle, or all
+            with tracker.lock:
+                hit = set(tracker.hits)
+            if set(urls) - settled.keys() <= {f"{tracker.url}/trickle/announce"} and \
+                    udp_url in settled and hit == set(kinds):
                 break
         tr = {t["url"]: t for t in self.api("GET", f"/v1/torrent?id={ih}")["trackers"]}
         print("figure: hostile trackers: " + "; ".join(
             f"{u.split('/')[3] if u.startswith('http') else 'udp'} {t['state']}"
             f" {str(t.get('error', ''))[:60]!r}" for u, t in tr.items()), file=sys.stderr)
-        print(f"figure: hostile tracker hits {tracker.hits}, bytes taken of endless replies "
-              f"{tracker.fed}, UDP announces answered {udp_answered}", file=sys.stderr)
+        with tracker.lock:
+            hits, fed = dict(tracker.hits), dict(tracker.fed)
+        print(f"figure: hostile tracker hits {hits}, bytes taken of endless replies {fed}, "
+              f"UDP announces answered {udp_answered}", file=sys.stderr)
         for k in kinds:
-            self.assertIn(k, tracker.hits, "never announced to " + k)
+            self.assertIn(k, hits, "never announced to " + k)
         unsettled = set(urls) - set(settled) - {f"{tracker.url}/trickle/announce"}
         self.assertEqual(unsettled, set(), tr)
-        for k, fed in tracker.fed.items():
-            self.assertLess(fed, 16 * MiB, f"the daemon read {fed} bytes of the {k} reply")
+        for k, n in fed.items():
+            self.assertLess(n, 16 * MiB, f"the daemon read {n} bytes of the {k} reply")
         json.loads(json.dumps(tr))
         self.healthy("hostile trackers")
         self.everything_downloads("hostile trackers")
