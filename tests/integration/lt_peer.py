@@ -51,7 +51,11 @@ def main():
                 announced = True
                 print("announced", flush=True)
             elif isinstance(a, lt.tracker_error_alert):
-                print("tracker error:", a.message(), file=sys.stderr, flush=True)
+                try:
+                    text = a.message()
+                except UnicodeDecodeError:  # a hostile tracker's failure reason, not UTF-8
+                    text = "(a message that is not UTF-8)"
+                print("tracker error:", text, file=sys.stderr, flush=True)
         if progress and mode != "seed":
             done = h.status().total_wanted_done
             if done > reported:
