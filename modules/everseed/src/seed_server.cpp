@@ -39,23 +39,7 @@ constexpr size_t kDiskBatchBytes = 256 * 1024;
 constexpr size_t kSmallMessage = 4096;  // small messages are appended to a small last buffer
 constexpr int kMaxIov = 64;             // buffers per sendmsg()
 
-// The size of piece `index`, 0 when there is no such piece. Pieces run over the torrent's byte
-// stream: a hybrid's padding files are in it, and a v2 torrent's files each start on a piece
-// boundary with the rest of the piece before implied padding (as libtorrent lays them out), so
-// only the torrent's very last piece is short.
-uint64_t piece_size(const Metainfo& meta, uint32_t index) {
-  const uint64_t start = uint64_t{index} * meta.piece_length;
-  return start < meta.stream_size ? std::min(meta.piece_length, meta.stream_size - start) : 0;
-}
-
 }  // namespace
-
-struct SeedServer::Block {
-  uint32_t index;
-  uint32_t begin;
-  uint32_t length;
-  friend bool operator==(const Block&, const Block&) = default;
-};
 
 struct SeedServer::Listener {
   int fd = -1;
@@ -91,14 +75,12 @@ struct SeedServer::Conn {
   // Its torrent is being opened on a worker (Catalog::open_or_wait): the handshake waits.
   bool opening = false;
   std::optional<std::string> open_failed;  // why its torrent could not be opened
-  bool fast = false;
-  bool waiting_bw = false;  // in bw_wait_
+  bool waiting_bw = false;                 // in bw_wait_
   ChokeState choke;
-  std::optional<uint8_t> ut_metadata;
   std::shared_ptr<const Torrent> torrent;
   Swarm* swarm = nullptr;  // set with torrent
-  uint32_t pieces = 0;
-  std::deque<Block> queue;
+  // The session after the handshake (peer_session.h): requests queued, extensions agreed.
+  std::unique_ptr<PeerSession> session;
   uint32_t reads = 0;  // in flight on the workers
   Clock::time_point opened = Clock::now();
   Clock::time_point last_heard = Clock::now();
@@ -283,16 +265,25 @@ void SeedServer::on_readable(Conn& c) {
     }
     if (!on_handshake(c)) return;
   }
+  // The session reads the messages (peer_session.h, pure); what it says is done here.
   size_t off = 0;
   const uint64_t id = c.id;
+  c.session->set_limits(session_limits());
   while (true) {
-    const wire::Frame f = wire::parse_message(std::string_view(c.in).substr(off), kMaxMessage);
-    if (f.status == wire::Frame::Status::kNeedMore) break;
-    if (f.status == wire::Frame::Status::kError) return close(c, f.error);
-    if (!handle(c, f.message)) return;  // closed
-    off += f.consumed;
+    SessionStep step = c.session->read(std::string_view(c.in).substr(off), c.choke.unchoked);
+    off += step.consumed;
+    counters_.metadata_pieces += step.metadata_pieces;
+    if (!step.send.empty()) {
+      send(c, std::move(step.send));
+      if (conns_.count(id) == 0) return;
+    }
+    if (step.close) return close(c, *step.close);
+    for (const wire::HashRequest& h : step.hash_requests) {
+      if (!on_hash_request(c, h)) return;  // closed
+    }
+    if (!step.interested) break;
+    if (!on_interest(c, *step.interested)) return;  // rechoked, then the next messages
   }
-  if (conns_.count(id) == 0) return;
   c.in.erase(0, off);
   pump(c);
 }
@@ -402,8 +393,7 @@ bool SeedServer::on_handshake(Conn& c) {
   }
   c.handshaken = true;
   join_swarm(c);
-  c.fast = h->fast();
-  c.pieces = static_cast<uint32_t>(c.torrent->meta.piece_count());
+  c.session = std::make_unique<PeerSession>(c.torrent->meta, h->fast(), session_limits());
   c.in.erase(0, wire::kHandshakeSize);
 
   // A hybrid is one swarm under two hashes: the answer is the hash the peer used, or the v2
@@ -443,12 +433,13 @@ bool SeedServer::on_handshake(Conn& c) {
                     c.peer.family == tracker::Family::kV4 ? 4 : 16);
     wire::put_extended(out, 0, wire::extension_handshake_payload(e));
   }
-  if (c.fast) {
+  if (c.session->fast()) {
     wire::put_simple(out, wire::MsgId::kHaveAll);
   } else {
-    std::string bits((c.pieces + 7) / 8, '\xff');
-    if (c.pieces % 8 != 0) {
-      bits.back() = static_cast<char>(0xFF << (8 - c.pieces % 8));
+    const uint32_t pieces = c.session->pieces();
+    std::string bits((pieces + 7) / 8, '\xff');
+    if (pieces % 8 != 0) {
+      bits.back() = static_cast<char>(0xFF << (8 - pieces % 8));
     }
     wire::put_bitfield(out, bits);
   }
@@ -456,98 +447,12 @@ bool SeedServer::on_handshake(Conn& c) {
   return conns_.count(c.id) != 0;
 }
 
-bool SeedServer::handle(Conn& c, const wire::Message& m) {
-  if (m.keep_alive) return true;
-  switch (m.id) {
-    case wire::MsgId::kInterested:
-      return on_interest(c, true);
-    case wire::MsgId::kNotInterested:
-      return on_interest(c, false);
-    case wire::MsgId::kRequest:
-      return on_request(c, m);
-    case wire::MsgId::kCancel: {
-      const Block b{m.index, m.begin, m.length};
-      auto it = std::find(c.queue.begin(), c.queue.end(), b);
-      if (it == c.queue.end()) return true;  // already sent or being read: it goes out
-      c.queue.erase(it);
-      if (!c.fast) return true;
-      // BEP 6: a cancelled request is answered, with the block or a reject.
-      std::string out;
-      wire::put_block_message(out, wire::MsgId::kReject, b.index, b.begin, b.length);
-      send(c, std::move(out));
-      return conns_.count(c.id) != 0;
-    }
-    case wire::MsgId::kExtended:
-      return on_extended(c, m);
-    case wire::MsgId::kHashRequest:
-      return on_hash_request(c, m);
-    case wire::MsgId::kPiece:
-      close(c, "sent a piece to a seed");
-      return false;
-    default:
-      return true;  // have, bitfield, have all/none, port, suggest, allowed fast: nothing to do
-  }
-}
-
-bool SeedServer::on_request(Conn& c, const wire::Message& m) {
-  const bool ok = m.index < c.pieces && m.length > 0 &&
-                  m.length <= static_cast<uint32_t>(options_.max_block) &&
-                  uint64_t{m.begin} + m.length <= piece_size(c.torrent->meta, m.index);
-  if (!ok && !c.fast) {
-    close(c, "bad request: piece " + std::to_string(m.index) + " offset " +
-                 std::to_string(m.begin) + " length " + std::to_string(m.length));
-    return false;
-  }
-  // Without the fast extension a request that is not served is dropped (a reject would be a
-  // protocol error to such a peer): choking discarded it (BEP 3), or the queue is full (it asks
-  // again). With it, it is rejected (BEP 6).
-  if (!c.fast &&
-      (!c.choke.unchoked || c.queue.size() >= static_cast<size_t>(options_.request_queue))) {
-    return true;
-  }
-  if (!ok || !c.choke.unchoked || c.queue.size() >= static_cast<size_t>(options_.request_queue)) {
-    std::string out;
-    wire::put_block_message(out, wire::MsgId::kReject, m.index, m.begin, m.length);
-    send(c, std::move(out));
-    return conns_.count(c.id) != 0;
-  }
-  c.queue.push_back({m.index, m.begin, m.length});
-  return true;
-}
-
-bool SeedServer::on_extended(Conn& c, const wire::Message& m) {
-  if (m.extended_id == 0) {
-    auto h = wire::parse_extension_handshake(m.payload);
-    if (!h) {
-      close(c, h.error().message);
-      return false;
-    }
-    c.ut_metadata = h->ut_metadata;
-    return true;
-  }
-  if (m.extended_id != wire::kUtMetadataId) return true;  // an extension we did not offer
-  auto md = wire::parse_metadata_message(m.payload);
-  if (!md) {
-    close(c, md.error().message);
-    return false;
-  }
-  if (md->type != wire::MetadataMessage::Type::kRequest || !c.ut_metadata) return true;
-  const std::string& info = c.torrent->meta.info_bytes;
-  const uint64_t at = uint64_t{md->piece} * wire::kMetadataPieceSize;
-  std::string out;
-  if (at >= info.size()) {
-    wire::put_extended(
-        out, *c.ut_metadata,
-        wire::metadata_message_payload(wire::MetadataMessage::Type::kReject, md->piece));
-  } else {
-    ++counters_.metadata_pieces;
-    wire::put_extended(out, *c.ut_metadata,
-                       wire::metadata_message_payload(
-                           wire::MetadataMessage::Type::kData, md->piece, info.size(),
-                           std::string_view(info).substr(at, wire::kMetadataPieceSize)));
-  }
-  send(c, std::move(out));
-  return conns_.count(c.id) != 0;
+SessionLimits SeedServer::session_limits() const {
+  SessionLimits l;
+  l.max_block = static_cast<uint32_t>(options_.max_block);
+  l.request_queue = static_cast<size_t>(options_.request_queue);
+  l.max_message = kMaxMessage;
+  return l;
 }
 
 // Serves queued requests while the peer's send buffer has room and the upload rate limits
@@ -568,7 +473,8 @@ void SeedServer::pump(Conn& c) {
 }
 
 bool SeedServer::can_read(const Conn& c) const {
-  return !c.queue.empty() && c.out_bytes + c.reading < static_cast<size_t>(options_.send_buffer) &&
+  return c.session && !c.session->queue().empty() &&
+         c.out_bytes + c.reading < static_cast<size_t>(options_.send_buffer) &&
          c.reads < static_cast<uint32_t>(options_.reads_in_flight);
 }
 
@@ -599,9 +505,10 @@ bool SeedServer::serve_batch(Conn& c) {
   // the batch holds `limit` bytes.
   auto take = [&](size_t limit) {
     msg.reserve(limit + wire::kPieceHeadSize + static_cast<size_t>(options_.max_block));
-    while (!c.queue.empty() && msg.size() < limit) {
-      const Block b = c.queue.front();
-      c.queue.pop_front();
+    std::deque<Block>& queue = c.session->queue();
+    while (!queue.empty() && msg.size() < limit) {
+      const Block b = queue.front();
+      queue.pop_front();
       blocks.push_back(b);
       batch_bytes += b.length;
       wire::put_piece_head(msg, b.index, b.begin, b.length);
@@ -709,7 +616,7 @@ void SeedServer::read_on_worker(Conn& c, std::vector<Block> blocks, std::string 
       }
       // Choked since it asked: a fast peer still gets what was read (BEP 6 lets a seed
       // serve a request after choking); for the others choking discarded the request.
-      if (!conn.choke.unchoked && !conn.fast) return pump(conn);
+      if (!conn.choke.unchoked && !conn.session->fast()) return pump(conn);
       counted(conn, n, bytes);
       send(conn, std::move(msg));
       if (conns_.count(id) != 0) pump(conn);
@@ -923,10 +830,14 @@ void SeedServer::rechoke(const InfoHash& key, ChokeStep step) {
       wire::put_simple(out, wire::MsgId::kChoke);
       // BEP 6: a fast peer is told which of its requests will not be served; for the others
       // choking discards them.
-      for (const Block& b : c.queue) {
-        if (c.fast) wire::put_block_message(out, wire::MsgId::kReject, b.index, b.begin, b.length);
+      if (c.session) {
+        for (const Block& b : c.session->queue()) {
+          if (c.session->fast()) {
+            wire::put_block_message(out, wire::MsgId::kReject, b.index, b.begin, b.length);
+          }
+        }
+        c.session->queue().clear();
       }
-      c.queue.clear();
     }
     send(c, std::move(out));
   }
@@ -943,7 +854,7 @@ bool SeedServer::on_interest(Conn& c, bool interested) {
 
 // ---- BEP 52 hash requests -----------------------------------------------------------------
 
-bool SeedServer::on_hash_request(Conn& c, const wire::Message& m) {
+bool SeedServer::on_hash_request(Conn& c, const wire::HashRequest& h) {
   Swarm& sw = *c.swarm;
   const Metainfo& meta = sw.torrent->meta;
   if (!sw.roots_indexed) {
@@ -954,8 +865,8 @@ bool SeedServer::on_hash_request(Conn& c, const wire::Message& m) {
     }
     sw.roots_indexed = true;
   }
-  const auto root = Sha256Digest::from_bytes(std::string_view(
-      reinterpret_cast<const char*>(m.hash.pieces_root.data()), m.hash.pieces_root.size()));
+  const auto root = Sha256Digest::from_bytes(
+      std::string_view(reinterpret_cast<const char*>(h.pieces_root.data()), h.pieces_root.size()));
   const merkle::PieceTree* tree = nullptr;
   if (auto t = sw.trees.find(root); t != sw.trees.end()) {
     tree = t->second.get();
@@ -970,22 +881,21 @@ bool SeedServer::on_hash_request(Conn& c, const wire::Message& m) {
     tree = made.get();
     sw.trees.emplace(root, std::move(made));
   }
-  const merkle::HashRange range{m.hash.base_layer, m.hash.index, m.hash.length,
-                                m.hash.proof_layers};
+  const merkle::HashRange range{h.base_layer, h.index, h.length, h.proof_layers};
   auto hashes = tree != nullptr ? merkle::hashes_for(*tree, range, kMaxHashes)
                                 : Result<std::vector<Sha256Digest>>(Error("no such pieces root"));
   std::string out;
   if (!hashes) {
     ++counters_.hashes_rejected;
     log_->debug("peer {}: hash request rejected: {}", c.address, hashes.error().message);
-    wire::put_hash_message(out, wire::MsgId::kHashReject, m.hash, {});
+    wire::put_hash_message(out, wire::MsgId::kHashReject, h, {});
   } else {
     ++counters_.hashes;
     std::string bytes;
     bytes.reserve(hashes->size() * Sha256Digest::kSize);
-    for (const Sha256Digest& h : *hashes)
-      bytes += h.view();
-    wire::put_hash_message(out, wire::MsgId::kHashes, m.hash, bytes);
+    for (const Sha256Digest& d : *hashes)
+      bytes += d.view();
+    wire::put_hash_message(out, wire::MsgId::kHashes, h, bytes);
   }
   send(c, std::move(out));
   return conns_.count(c.id) != 0;

@@ -6,7 +6,9 @@
 // holds is read on the loop thread without waiting (RWF_NOWAIT), the rest on the worker pool.
 // A peer gets at most `reads_in_flight` worker reads and `send_buffer` bytes (plus one batch)
 // queued or being read, so a slow downloader costs bounded memory. A peer that breaks the
-// protocol is dropped with the reason logged.
+// protocol is dropped with the reason logged. What a peer's messages mean after the handshake
+// (requests queued, rejected or dropped, cancels, metadata, hash requests) is decided by its
+// PeerSession (peer_session.h: bytes in, actions out, fuzzed); this server does what it says.
 //
 // Choking (choker.h): each torrent's interested peers take turns at `upload_slots` regular
 // slots and one optimistic slot; a choked peer's requests are rejected (BEP 6) or, without the
@@ -36,6 +38,7 @@
 #include "evert/daemon/event_loop.h"
 #include "evert/daemon/worker_pool.h"
 #include "evert/peer_wire.h"
+#include "peer_session.h"
 #include "peer_stream.h"
 
 namespace spdlog {
@@ -92,7 +95,6 @@ class SeedServer {
   [[nodiscard]] const SeedCounters& counters() const { return counters_; }
 
  private:
-  struct Block;
   struct Conn;
   struct Listener;
   struct Swarm;
@@ -100,11 +102,9 @@ class SeedServer {
   void on_readable(Conn& c);
   bool on_first_bytes(Conn& c);
   bool on_handshake(Conn& c);
-  bool handle(Conn& c, const wire::Message& m);
   bool on_interest(Conn& c, bool interested);
-  bool on_extended(Conn& c, const wire::Message& m);
-  bool on_request(Conn& c, const wire::Message& m);
-  bool on_hash_request(Conn& c, const wire::Message& m);
+  [[nodiscard]] SessionLimits session_limits() const;
+  bool on_hash_request(Conn& c, const wire::HashRequest& h);
   void pump(Conn& c);
   [[nodiscard]] bool can_read(const Conn& c) const;
   [[nodiscard]] bool limited() const;
