@@ -25,7 +25,7 @@ import time
 import unittest
 
 import everseed_test
-from everseed_test import ADDR, EVERTCTL, EVERTD, Leecher, tree_digest
+from everseed_test import ADDR, EVERTCTL, Leecher, tree_digest
 
 ROUNDS = 5
 PASSWORD = "correct horse battery"
@@ -117,7 +117,7 @@ web:
             full = os.path.join(path, rel) if rel else path
             os.makedirs(os.path.dirname(full), exist_ok=True)
             with open(full, "wb") as f:
-                kib = rng.choice([0, 1, 16, 64, 256, 1024, 3072, 8192, 8192, 24576])
+                kib = rng.choice([0, 1, 16, 64, 256, 1024, 3072, 8192, 16384])
                 f.write(rng.randbytes(kib * 1024 + rng.randint(1, 5000)))
         return path
 
@@ -317,10 +317,11 @@ web:
                 plan.append((how, path, rng.uniform(0.0, 1.2)))
             how, path, _ = rng.choice(plan)
             plan.append((how, path, rng.uniform(0.0, 1.2)))
-            # A third of the rounds kill at a moment of the round; the others as soon as a
-            # publish is under way in the content store (copying, or staged for its commit),
-            # plus up to 20 ms: publishes are quick, a moment alone seldom finds one.
+            # A third of the rounds kill at a moment of the round; the others at the first
+            # publish under way in the content store (copying, or staged for its commit) after
+            # a moment, plus up to 20 ms: publishes are quick, a moment alone seldom finds one.
             kill_at = rng.uniform(0.15, 1.8)
+            not_before = rng.uniform(0.1, 1.0)
             phase = rng.choice([None, ".incoming-", ".staged-"])
             after = rng.uniform(0.0, 0.02)
             # The load, then the publishes at their moments, then the kill at its own.
@@ -344,6 +345,7 @@ web:
                 time.sleep(max(0.0, t0 + kill_at - time.monotonic()))  # the moment to kill
             else:
                 kill_at = 2.5  # at the latest
+                time.sleep(not_before)
                 while time.monotonic() < t0 + kill_at:
                     if any(n.startswith(phase) for n in self.content()):
                         time.sleep(after)
