@@ -393,12 +393,31 @@ std::optional<std::string> Catalog::torrent_bytes(const InfoHash& key) const {
   return store_.get("metainfo", key_bytes(key));
 }
 
+// The stamps a torrent's row records (its files under `data_path`; a row for 100,000 files is
+// that many entries to decode: worker threads for a torrent being opened).
+std::vector<FileStamp> stamps_of_row(std::string_view row, const std::string& data_path) {
+  std::vector<FileStamp> out;
+  auto d = bencode::decode(row);
+  const bencode::Value* files = d ? d->find("files") : nullptr;
+  if (files == nullptr || !files->is_list()) return out;
+  for (const bencode::Value& v : files->as_list()) {
+    if (!v.is_list() || v.as_list().size() != 3) return {};
+    const auto& l = v.as_list();
+    if (!l[0].is_string() || !l[1].is_int() || !l[2].is_int()) return {};
+    const std::string& rel = l[0].as_string();
+    out.push_back({rel.empty() ? data_path : data_path + "/" + rel,
+                   static_cast<uint64_t>(l[1].as_int()), l[2].as_int()});
+  }
+  return out;
+}
+
 namespace {
 
 // Parses the metainfo and opens and stats every file, checking each against its stamp.
 // Blocking (a torrent of 100,000 files is as many open() and fstat() calls): worker threads.
 Catalog::OpenOutcome open_files(Catalog::OpenInput in) {
   Catalog::OpenOutcome out;
+  if (in.stamped) in.recorded = stamps_of_row(in.row, in.data_path);
   auto meta = parse_metainfo(in.bytes);
   if (!meta) {
     out.why = "its metainfo does not parse: " + meta.error().message;
@@ -481,7 +500,10 @@ std::shared_ptr<const Torrent> Catalog::open_start(const InfoHash& key, std::str
   in->bytes = std::move(*bytes);
   in->data_path = p.data_path;
   in->stamped = p.stamped;
-  if (p.stamped) in->recorded = stamps(key);
+  if (p.stamped) {
+    auto row = store_.get("torrents", key_bytes(key));
+    if (row) in->row = std::move(*row);
+  }
   return nullptr;
 }
 
@@ -582,23 +604,10 @@ void Catalog::data_replaced(const InfoHash& key) {
 }
 
 std::vector<FileStamp> Catalog::stamps(const InfoHash& key) const {
-  std::vector<FileStamp> out;
   auto pit = by_key_.find(key);
   auto row = store_.get("torrents", key_bytes(key));
-  if (pit == by_key_.end() || !row) return out;
-  auto d = bencode::decode(*row);
-  const bencode::Value* files = d ? d->find("files") : nullptr;
-  if (files == nullptr || !files->is_list()) return out;
-  for (const bencode::Value& v : files->as_list()) {
-    if (!v.is_list() || v.as_list().size() != 3) return {};
-    const auto& l = v.as_list();
-    if (!l[0].is_string() || !l[1].is_int() || !l[2].is_int()) return {};
-    const std::string& rel = l[0].as_string();
-    const std::string& data = pit->second.data_path;
-    out.push_back({rel.empty() ? data : data + "/" + rel, static_cast<uint64_t>(l[1].as_int()),
-                   l[2].as_int()});
-  }
-  return out;
+  if (pit == by_key_.end() || !row) return {};
+  return stamps_of_row(*row, pit->second.data_path);
 }
 
 void Catalog::write_row(const Published& p, const std::vector<FileStamp>& stamps) {

@@ -64,6 +64,8 @@ Result<std::vector<FileStamp>> stamp_files(const Metainfo& meta, const std::stri
 // Whether the files are still as stamped: an error naming the first one that is gone or
 // changed. Blocking: worker threads.
 Status check_stamps(const std::vector<FileStamp>& stamps);
+// The stamps a torrent's row in the store records, its files under `data_path`.
+std::vector<FileStamp> stamps_of_row(std::string_view row, const std::string& data_path);
 
 // A torrent opened for serving: its metainfo and its files, open for reading.
 struct Torrent {
@@ -153,7 +155,8 @@ class Catalog {
     std::string bytes;  // the .torrent
     std::string data_path;
     bool stamped = false;
-    std::vector<FileStamp> recorded;
+    std::string row;                  // the torrent's row: its stamps, decoded on the worker
+    std::vector<FileStamp> recorded;  // decoded from `row`
   };
   // What opening its files (on a worker) found.
   struct OpenOutcome {
