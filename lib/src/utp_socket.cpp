@@ -2,6 +2,7 @@
 // side, close and the timers. The send side, acks and loss are in utp_send.cpp.
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 #include "evert/utp.h"
 #include "utp_internal.h"
@@ -258,6 +259,18 @@ uint32_t Socket::advertised_window() const {
   return held >= o_.recv_buffer ? 0 : static_cast<uint32_t>(o_.recv_buffer - held);
 }
 
+uint64_t Socket::state_resend_due() const {
+  // The initiator speaks first (its BitTorrent or MSE handshake) as soon as our STATE
+  // arrives: silence means the STATE was lost. libtorrent sends its SYN again only after 3 s
+  // (utp_connect_timeout) and has given up on uTP by then, for TCP a pulse later: without
+  // these, one lost STATE costs a libtorrent user about 4 s. Twice, 0.5 s and 1.5 s after the
+  // SYN; a forged SYN gets three 20-byte answers in all (a TCP listener resends its SYN-ACK
+  // five times), and the seed's half-open caps bound how many it holds per address.
+  constexpr uint64_t kAfterUs[] = {500'000, 1'500'000};
+  if (state_resends_ >= std::size(kAfterUs)) return UINT64_MAX;
+  return start_us_ + kAfterUs[state_resends_];
+}
+
 void Socket::close(uint64_t now_us) {
   now_us_ = std::max(now_us_, now_us);
   if (state_ == State::kSynSent || state_ == State::kSynReceived) {
@@ -327,7 +340,7 @@ uint64_t Socket::deadline() const {
     case State::kFailed:
       return kNever;
     case State::kSynReceived:
-      return start_us_ + o_.connect_timeout_us;
+      return std::min(start_us_ + o_.connect_timeout_us, state_resend_due());
     case State::kSynSent:
       return std::min(rto_deadline_ == 0 ? kNever : rto_deadline_,
                       start_us_ + o_.connect_timeout_us);
@@ -352,7 +365,12 @@ void Socket::on_tick(uint64_t now_us) {
     case State::kFailed:
       return;
     case State::kSynReceived:
-      if (now - start_us_ >= o_.connect_timeout_us) fail("handshake timed out");
+      if (now - start_us_ >= o_.connect_timeout_us) {
+        fail("handshake timed out");
+      } else if (now >= state_resend_due()) {
+        ++state_resends_;
+        ack_pending_ = true;  // our STATE again, as a TCP listener resends its SYN-ACK
+      }
       return;
     case State::kSynSent:
       if (now - start_us_ >= o_.connect_timeout_us) {

@@ -546,6 +546,41 @@ def start_control_seed(lab, cell, root):
     return host, seed
 
 
+def lost_handshake_waits(client, host, losses):
+    """[(seconds, why)]: a python3-libtorrent uTP connect that timed out because the link
+    dropped the client's SYN or the seed's answer to it. libtorrent 2.0 sends its SYN again
+    only after utp_connect_timeout (3 s), and has given up on uTP by then: it tries TCP on its
+    next connect pulse. What the seed answered is in the link's log: a timeout with no such
+    loss is the seed's and gets no allowance."""
+    if not isinstance(client, mc.Libtorrent):
+        return []
+    client._drain()
+    alerts = [(e["t"], e.get("message", "")) for e in client.seen if e["event"] == "alert"]
+    waits = []
+    for i, (t_open, msg) in enumerate(alerts):
+        if "outgoing connection to peer (uTP)" not in msg:
+            continue
+        gone = next(((t, m) for t, m in alerts[i + 1:] if "disconnecting (uTP) [connect]" in m
+                     and "timed out" in m), None)
+        if gone is None:
+            continue
+        again = next((t for t, m in alerts[i + 1:] if t >= gone[0] and
+                      "outgoing connection to peer (TCP)" in m), None)
+        if again is None:
+            continue
+
+        def handshake(p):  # the client's SYN (type 4) or the seed's STATE (type 2) to it
+            return p["proto"] == "udp" and p["len"] == 20 and (
+                (p["src"].startswith(host.addr + ":") and p["head"].startswith("41")) or
+                (p["dst"].startswith(host.addr + ":") and p["head"].startswith("21")))
+        lost = [p for p in losses if t_open - 0.05 <= p["t"] <= gone[0] and handshake(p)]
+        if lost:
+            what = "its SYN" if lost[0]["head"].startswith("41") else "the seed's answer to it"
+            waits.append((round(again - t_open, 3), "the link dropped %s; libtorrent waits "
+                          "utp_connect_timeout (3 s) before TCP" % what))
+    return waits
+
+
 def run_cell(lab, evertd, watcher, cell, root):
     """Starts the cell's client in a namespace of its own, gives it the link, and follows it
     until it finished, failed or ran out of time; the client is stopped in every case."""
@@ -595,6 +630,7 @@ def run_cell(lab, evertd, watcher, cell, root):
             seed.stop()
         if host.lossy:
             cell.link_counters = lab.linkem_counters(host)
+            cell.own_waits += lost_handshake_waits(client, host, lab.linkem_losses(host))
         cell.seed_log = evertd.lines_about(host.addr, cell.t_give_wall or time.time())
         if (isinstance(client, mc.QBittorrent) and cell.source == "magnet" and
                 cell.seed_first_byte is not None and cell.t_give_wall):

@@ -218,7 +218,8 @@ class Lab:
         host = Host(self, name, "10.98.%d.2" % n, lossy=True)
         run("ip", "netns", "add", name)
         self.hosts.append(host)
-        log = open(os.path.join(self.root, "linkem-%d.log" % n), "ab")
+        host.linkem_log = os.path.join(self.root, "linkem-%d.log" % n)
+        log = open(host.linkem_log, "ab")
         p = subprocess.Popen([self.linkem, "--a", "lk%d" % n, "--b", "eth0@" + host.netns,
                               "--delay-ms", str(delay_ms), "--loss", str(loss), "--seed", str(seed),
                               "--max-seconds", str(max_seconds)],
@@ -262,6 +263,25 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
+
+    @staticmethod
+    def linkem_losses(host):
+        """The packets the host's link dropped by its --loss, as dicts (direction, t on the
+        monotonic clock, proto, src, dst, len, head: the payload's first bytes in hex)."""
+        out = []
+        try:
+            with open(host.linkem_log, errors="replace") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 7 or parts[0] != "lost" or parts[3] not in ("udp", "tcp"):
+                        continue
+                    src, dst = parts[4].split(">")
+                    out.append({"direction": parts[1], "t": float(parts[2][2:]),
+                                "proto": parts[3], "src": src, "dst": dst,
+                                "len": int(parts[5][4:]), "head": parts[6][5:]})
+        except (OSError, ValueError, AttributeError):
+            pass
+        return out
 
     def linkem_counters(self, host):
         """Stops the host's linkem (closing its standard input) and returns its counters."""

@@ -26,6 +26,11 @@
 // packet, so a direction never reorders. Loss is independent per packet (Bernoulli), like
 // netem's `loss 1%` without correlation.
 //
+// Each packet --loss drops is logged on standard error (the first 5,000), so that a test can
+// tell a wait its client or seed caused from one the link did:
+//   lost a_to_b t=<CLOCK_MONOTONIC seconds> udp 10.99.0.1:6881>10.98.1.2:6881 len=20 head=21010000
+// (tcp adds flags=SA and the like; len is the payload's length; head its first 4 bytes in hex).
+//
 // Bounded: it exits after --max-seconds (at most 3600), on SIGTERM or SIGINT, or when its
 // standard input closes (so it does not outlive the test that started it with a pipe); its
 // memory is the two queues, at most 2 x --queue-bytes (at most 64 MiB each) plus a 64 KiB
@@ -99,6 +104,7 @@ struct Counters {
 // One direction of the wire: packets read from `from` wait in `queue` until due, then go to
 // `to`.
 struct Direction {
+  const char* name = "";
   int from = -1;
   int to = -1;
   std::deque<Packet> queue;
@@ -211,6 +217,8 @@ int open_tun(const std::string& spec, int home_ns) {
 class Wire {
  public:
   Wire(const Options& o, int a, int b) : o_(o), rng_(o.seed), delay_(to_micros(o.delay_ms)) {
+    ab_.name = "a_to_b";
+    ba_.name = "b_to_a";
     ab_.from = a;
     ab_.to = b;
     ba_.from = b;
@@ -286,6 +294,7 @@ class Wire {
       const Clock::time_point now = Clock::now();
       if (o_.loss > 0 && coin_(rng_) < o_.loss) {
         ++d.c.lost;
+        log_loss(d, now, buf_, static_cast<size_t>(r));
         continue;
       }
       const auto size = static_cast<uint64_t>(r);
@@ -307,6 +316,44 @@ class Wire {
 
   // Writes the packets that are due. A TUN write hands the packet to the kernel's stack and
   // does not wait; a failed one (the device went down) counts as a write error.
+  // One line on standard error for a packet --loss dropped (IPv4 UDP and TCP in detail).
+  void log_loss(const Direction& d, Clock::time_point now, const uint8_t* p, size_t n) {
+    if (++losses_logged_ > 5000) return;
+    const double t =
+        static_cast<double>(std::chrono::duration_cast<Micros>(now.time_since_epoch()).count()) /
+        1e6;
+    char what[200] = "other";
+    if (n >= 20 && (p[0] >> 4) == 4) {
+      const size_t ihl = size_t{p[0] & 0x0Fu} * 4;
+      const uint8_t proto = p[9];
+      if ((proto == 17 || proto == 6) && n >= ihl + (proto == 17 ? 8 : 20)) {
+        const uint8_t* l4 = p + ihl;
+        const unsigned sport = (unsigned{l4[0]} << 8) | l4[1];
+        const unsigned dport = (unsigned{l4[2]} << 8) | l4[3];
+        const size_t hdr = proto == 17 ? 8 : size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
+        const uint8_t* body = l4 + std::min(hdr, n - ihl);
+        const size_t len = n - ihl - std::min(hdr, n - ihl);
+        char head[9] = "";
+        for (size_t i = 0; i < std::min<size_t>(len, 4); ++i) {
+          std::snprintf(head + 2 * i, 3, "%02x", body[i]);
+        }
+        char flags[8] = "";
+        if (proto == 6) {
+          size_t k = 0;
+          const char names[] = "FSRPAU";
+          for (int b = 0; b < 6; ++b) {
+            if ((l4[13] >> b) & 1) flags[k++] = names[b];
+          }
+          flags[k] = '\0';
+        }
+        std::snprintf(what, sizeof what, "%s %u.%u.%u.%u:%u>%u.%u.%u.%u:%u len=%zu head=%s%s%s",
+                      proto == 17 ? "udp" : "tcp", p[12], p[13], p[14], p[15], sport, p[16], p[17],
+                      p[18], p[19], dport, len, head, proto == 6 ? " flags=" : "", flags);
+      }
+    }
+    std::fprintf(stderr, "lost %s t=%.6f %s\n", d.name, t, what);
+  }
+
   static void release(Direction& d, Clock::time_point now) {
     while (!d.queue.empty() && d.queue.front().due <= now) {
       const Packet& p = d.queue.front();
@@ -325,6 +372,7 @@ class Wire {
   std::mt19937_64 rng_;
   std::uniform_real_distribution<double> coin_{0.0, 1.0};
   Micros delay_;
+  uint64_t losses_logged_ = 0;
   Direction ab_;
   Direction ba_;
   uint8_t buf_[kMaxPacket];

@@ -117,6 +117,44 @@ TEST(Utp, ResponderAnswersASynWithOneTwentyByteState) {
   EXPECT_EQ(p.payload, "world");
 }
 
+TEST(Utp, ResponderSendsItsStateAgainTwiceWhileTheInitiatorIsSilent) {
+  // libtorrent sends its SYN again only after 3 s and has given up on uTP by then: a lost
+  // STATE is resent 0.5 s and 1.5 s after the SYN, like a TCP listener's SYN-ACK.
+  const uint64_t t0 = 1'000'000;
+  Socket s = Socket::accept(syn_header(500, 100), t0, {}, 7000);
+  EXPECT_EQ(drain(s, t0).size(), 1u);
+  EXPECT_EQ(s.deadline(), t0 + 500'000);
+  s.on_tick(t0 + 499'999);
+  EXPECT_TRUE(drain(s, t0 + 499'999).empty());
+  s.on_tick(t0 + 500'000);
+  std::vector<std::string> out = drain(s, t0 + 500'000);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].size(), kHeaderSize);
+  EXPECT_EQ(parsed(out[0]).header.type, Type::kState);
+  EXPECT_EQ(parsed(out[0]).header.ack_nr, 100);
+  EXPECT_EQ(parsed(out[0]).header.seq_nr, 7000);
+  EXPECT_EQ(s.deadline(), t0 + 1'500'000);
+  s.on_tick(t0 + 1'500'000);
+  EXPECT_EQ(drain(s, t0 + 1'500'000).size(), 1u);
+  // Twice only: then nothing until the handshake times out.
+  EXPECT_EQ(s.deadline(), t0 + Options{}.connect_timeout_us);
+  s.on_tick(t0 + 5'000'000);
+  EXPECT_TRUE(drain(s, t0 + 5'000'000).empty());
+  EXPECT_EQ(s.state(), State::kSynReceived);
+  s.on_tick(t0 + Options{}.connect_timeout_us);
+  EXPECT_EQ(s.state(), State::kFailed);
+
+  // An initiator that answers in time hears the STATE once.
+  Socket quick = Socket::accept(syn_header(600, 200), t0, {}, 9000);
+  EXPECT_EQ(drain(quick, t0).size(), 1u);
+  quick.on_packet(parsed(from_peer(Type::kData, 600, 201, 8999, "hi")), t0 + 100'000);
+  EXPECT_EQ(quick.state(), State::kConnected);
+  quick.on_tick(t0 + 500'000);
+  for (const std::string& d : drain(quick, t0 + 500'000)) {
+    EXPECT_FALSE(parsed(d).header.type == Type::kState && parsed(d).header.ack_nr == 200);
+  }
+}
+
 TEST(Utp, InitiatorSendsSynAndConnectsOnTheState) {
   Socket s = Socket::connect(900, 0, {}, 65535);
   EXPECT_EQ(s.state(), State::kSynSent);
@@ -180,6 +218,11 @@ TEST(Utp, ConnectFailsWhenNoOneAnswers) {
 TEST(Utp, HalfOpenResponderTimesOut) {
   Socket s = Socket::accept(syn_header(1, 1), 0, {}, 1);
   EXPECT_EQ(drain(s, 0).size(), 1u);
+  for (uint64_t resend : {500'000u, 1'500'000u}) {  // the STATE again, twice
+    EXPECT_EQ(s.deadline(), resend);
+    s.on_tick(resend);
+    EXPECT_EQ(drain(s, resend).size(), 1u);
+  }
   const uint64_t d = s.deadline();
   EXPECT_EQ(d, Options{}.connect_timeout_us);
   s.on_tick(d - 1);

@@ -182,6 +182,7 @@ class Socket {
   void deliver_in_order(std::string_view payload);
   bool store_out_of_order(uint16_t offset, std::string_view payload);
   void finish_close_if_done(uint64_t now_us);
+  [[nodiscard]] uint64_t state_resend_due() const;  // kSynReceived: when our STATE goes again
   void fail(std::string reason);
   void drop_buffers();
   void release_idle_memory();
@@ -268,6 +269,7 @@ class Socket {
   // Timers.
   uint64_t now_us_ = 0;           // the latest time seen (time never goes back here)
   uint64_t start_us_ = 0;         // of the handshake
+  uint32_t state_resends_ = 0;    // kSynReceived: our STATE sent again unasked (at most 2)
   uint64_t rto_deadline_ = 0;     // 0: not armed
   uint64_t probe_deadline_ = 0;   // the tail loss probe's; 0: not armed
   uint64_t last_send_us_ = 0;     // for keep-alives

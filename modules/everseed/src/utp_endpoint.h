@@ -7,8 +7,9 @@
 //
 // Limits: a SYN is taken only when the seed's caps (connections, per address) allow it; a
 // packet of a connection we do not know gets a RESET, which is never larger than the packet
-// that caused it (no amplification), and nothing else; connections that never complete their
-// handshake fail on the uTP socket's own timeouts and are removed.
+// that caused it (no amplification), and nothing else; a SYN gets a 20-byte STATE, sent again
+// at most twice while the initiator is silent (utp::Socket::state_resend_due); connections that
+// never complete their handshake fail on the uTP socket's own timeouts and are removed.
 //
 // Thread-safety: loop thread only.
 #pragma once
