@@ -8,6 +8,8 @@
 #include "catalog.h"
 #include "evert/bencode.h"
 #include "evert/create.h"
+#include "evert/daemon/event_loop.h"
+#include "evert/daemon/worker_pool.h"
 #include "test_util.h"
 
 namespace evert::everseed {
@@ -106,6 +108,55 @@ TEST(Catalog, StampsAreRecordedAndCheckedWhenOpened) {
   auto gone = check_stamps(c.stamps(p->key));
   ASSERT_FALSE(gone.ok());
   EXPECT_NE(gone.error().message.find("No such file"), std::string::npos);
+}
+
+// Issue 15: pages and the public API get a torrent's parsed metainfo from the catalog, parsed
+// once (on a worker when warmed) and kept, not parsed on the loop on every view.
+TEST(Catalog, MetainfoIsParsedOnceOnAWorkerAndKept) {
+  Fixture f;
+  Catalog c(*f.store);
+  const Published* p = f.add(c);
+  ASSERT_NE(p, nullptr);
+  const InfoHash key = p->key;
+  // Without workers (tests): parsed at once, kept.
+  EXPECT_FALSE(c.metainfo_at_hand(key));
+  EXPECT_FALSE(c.warm_metainfo({key}, [] { ADD_FAILURE() << "done runs only after a worker"; }));
+  EXPECT_TRUE(c.metainfo_at_hand(key));
+  auto m = c.metainfo(key);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->name, "file.bin");
+  EXPECT_EQ(c.metainfo(key), m);  // the same, not parsed again
+  EXPECT_EQ(c.parsed_on_workers(), 0u);
+  // Removed: forgotten.
+  ASSERT_TRUE(c.remove(key));
+  EXPECT_FALSE(c.metainfo_at_hand(key));
+  EXPECT_EQ(c.metainfo(key), nullptr);
+
+  // With workers: parsed there; `done` runs on the loop after, never inside the call.
+  Catalog w(*f.store);
+  p = f.add(w);
+  ASSERT_NE(p, nullptr);
+  daemon::EventLoop loop;
+  daemon::WorkerPool pool(1);
+  w.set_workers(loop, pool);
+  bool done = false;
+  EXPECT_TRUE(w.warm_metainfo({key, key, InfoHash{}}, [&] {
+    done = true;
+    loop.stop();
+  }));
+  EXPECT_FALSE(done);
+  daemon::Timer guard(loop, [&] { loop.stop(); });
+  guard.start(std::chrono::seconds(10), false);
+  loop.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(w.parsed_on_workers(), 1u);  // once, though named twice
+  EXPECT_TRUE(w.metainfo_at_hand(key));
+  EXPECT_FALSE(w.warm_metainfo({key}, [] {}));  // at hand: nothing to do
+  // An open torrent's metainfo is shared, not parsed again.
+  std::string why;
+  auto t = w.open(key, why);
+  ASSERT_NE(t, nullptr) << why;
+  EXPECT_NE(w.metainfo(key), nullptr);
 }
 
 TEST(Catalog, SelectsByNameWholeHashOrPrefix) {

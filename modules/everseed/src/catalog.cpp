@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "evert/bencode.h"
 
@@ -265,8 +266,94 @@ bool Catalog::remove(const InfoHash& key) {
   store_.del("metainfo", key_bytes(key));
   store_.del("counters", key_bytes(key));
   open_.erase(key);
+  forget_metainfo(key);
   by_key_.erase(it);
   newest_valid_ = false;
+  return true;
+}
+
+std::shared_ptr<const Metainfo> Catalog::metainfo_held(const InfoHash& key) {
+  if (auto it = metas_.find(key); it != metas_.end()) {
+    meta_lru_.splice(meta_lru_.begin(), meta_lru_, it->second.lru);
+    return it->second.meta;
+  }
+  if (auto it = open_.find(key); it != open_.end()) {
+    if (auto t = it->second.lock()) return {t, &t->meta};  // shares the open torrent's
+  }
+  return nullptr;
+}
+
+bool Catalog::metainfo_at_hand(const InfoHash& key) const {
+  if (metas_.contains(key)) return true;
+  auto it = open_.find(key);
+  return it != open_.end() && !it->second.expired();
+}
+
+std::shared_ptr<const Metainfo> Catalog::metainfo(const InfoHash& key) {
+  if (!by_key_.contains(key)) return nullptr;
+  if (auto m = metainfo_held(key)) return m;
+  auto bytes = torrent_bytes(key);
+  if (!bytes) return nullptr;
+  auto meta = parse_metainfo(*bytes);
+  if (!meta) return nullptr;
+  auto m = std::make_shared<const Metainfo>(std::move(*meta));
+  keep_metainfo(key, m, bytes->size());
+  return m;
+}
+
+void Catalog::keep_metainfo(const InfoHash& key, std::shared_ptr<const Metainfo> meta,
+                            size_t cost) {
+  if (!by_key_.contains(key) || metas_.contains(key)) return;
+  meta_lru_.push_front(key);
+  metas_.emplace(key, MetaEntry{std::move(meta), cost, meta_lru_.begin()});
+  meta_bytes_ += cost;
+  while (meta_lru_.size() > 1 &&
+         (meta_bytes_ > kMetaCacheBytes || meta_lru_.size() > kMetaCacheEntries)) {
+    forget_metainfo(meta_lru_.back());
+  }
+}
+
+void Catalog::forget_metainfo(const InfoHash& key) {
+  auto it = metas_.find(key);
+  if (it == metas_.end()) return;
+  meta_bytes_ -= it->second.cost;
+  meta_lru_.erase(it->second.lru);
+  metas_.erase(it);
+}
+
+bool Catalog::warm_metainfo(const std::vector<InfoHash>& keys, std::function<void()> done) {
+  std::vector<std::pair<InfoHash, std::string>> todo;
+  for (const InfoHash& k : keys) {
+    if (!by_key_.contains(k) || metainfo_at_hand(k)) continue;
+    if (std::any_of(todo.begin(), todo.end(), [&](const auto& t) { return t.first == k; })) {
+      continue;
+    }
+    if (auto bytes = torrent_bytes(k)) todo.emplace_back(k, std::move(*bytes));
+  }
+  if (todo.empty()) return false;
+  if (workers_ == nullptr) {
+    for (const auto& [k, bytes] : todo)
+      metainfo(k);
+    return false;
+  }
+  parsed_on_workers_ += todo.size();
+  workers_->submit([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), todo = std::move(todo),
+                    done = std::move(done)]() mutable {
+    using Parsed = std::vector<std::tuple<InfoHash, std::shared_ptr<const Metainfo>, size_t>>;
+    auto parsed = std::make_shared<Parsed>();
+    for (auto& [k, bytes] : todo) {
+      auto meta = parse_metainfo(bytes);
+      if (meta) {
+        parsed->emplace_back(k, std::make_shared<const Metainfo>(std::move(*meta)), bytes.size());
+      }
+    }
+    loop->post([this, alive, parsed, done = std::move(done)] {
+      if (alive.expired()) return;
+      for (auto& [k, m, cost] : *parsed)
+        keep_metainfo(k, std::move(m), cost);
+      done();
+    });
+  });
   return true;
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -147,6 +148,18 @@ class Catalog {
     loop_ = &loop;
     workers_ = &workers;
   }
+  // The parsed metainfo of a published torrent (`key` its store key), shared with its open
+  // Torrent or kept among the recently used (bounded by their .torrent bytes); parsed now on
+  // a miss: callers on the loop that must not stall (pages, the public API) call
+  // warm_metainfo() first. nullptr when it is not published or does not parse.
+  std::shared_ptr<const Metainfo> metainfo(const InfoHash& key);
+  [[nodiscard]] bool metainfo_at_hand(const InfoHash& key) const;
+  // Parses the metainfo of those `keys` not at hand on a worker, keeps it, then runs `done`
+  // on the loop (later, never inside this call). Returns false, having done it all now
+  // without calling `done`, when there is nothing to parse or no workers (tests).
+  bool warm_metainfo(const std::vector<InfoHash>& keys, std::function<void()> done);
+  // Metainfo parsed on workers since start (warm_metainfo()).
+  [[nodiscard]] uint64_t parsed_on_workers() const { return parsed_on_workers_; }
   // Openings done on workers since start (open_or_wait()).
   [[nodiscard]] uint64_t opened_on_workers() const { return opened_on_workers_; }
   // What opening a torrent needs from the loop's state, taken there and handed to a worker.
@@ -202,6 +215,22 @@ class Catalog {
   std::unordered_map<InfoHash, std::vector<OpenDone>, tracker::Id20Hash> opening_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for workers' results
   uint64_t opened_on_workers_ = 0;
+  // Recently used metainfo (metainfo()): at most kMetaCacheBytes of .torrent bytes and
+  // kMetaCacheEntries torrents; the most recent is kept whatever its size.
+  struct MetaEntry {
+    std::shared_ptr<const Metainfo> meta;
+    size_t cost = 0;  // its .torrent's size
+    std::list<InfoHash>::iterator lru;
+  };
+  static constexpr size_t kMetaCacheBytes = 32u << 20;
+  static constexpr size_t kMetaCacheEntries = 4096;
+  std::unordered_map<InfoHash, MetaEntry, tracker::Id20Hash> metas_;
+  std::list<InfoHash> meta_lru_;  // the most recently used first
+  size_t meta_bytes_ = 0;
+  uint64_t parsed_on_workers_ = 0;
+  std::shared_ptr<const Metainfo> metainfo_held(const InfoHash& key);  // open or cached
+  void keep_metainfo(const InfoHash& key, std::shared_ptr<const Metainfo> meta, size_t cost);
+  void forget_metainfo(const InfoHash& key);
   std::vector<InfoHash> counters_dirty_;
 };
 

@@ -202,6 +202,7 @@ nlohmann::json EverseedModule::status() const {
   if (m.catalog) {
     j["torrents"] = m.catalog->size();
     j["opened_on_workers"] = m.catalog->opened_on_workers();
+    j["metainfo_parsed_on_workers"] = m.catalog->parsed_on_workers();
   }
   if (m.server) {
     const SeedCounters& c = m.server->counters();
@@ -264,6 +265,33 @@ std::optional<std::string> EverseedModule::torrent_file(const InfoHash& hash) co
   const Published* p = m.catalog->find(hash);
   if (p == nullptr) return std::nullopt;
   return m.catalog->torrent_bytes(p->key);
+}
+
+std::shared_ptr<const Metainfo> EverseedModule::metainfo(const InfoHash& hash) {
+  Impl& m = *impl_;
+  if (!m.catalog) return nullptr;
+  const Published* p = m.catalog->find(hash);
+  return p == nullptr ? nullptr : m.catalog->metainfo(p->key);
+}
+
+bool EverseedModule::warm_metainfo(const std::vector<InfoHash>& hashes,
+                                   std::function<void()> done) {
+  Impl& m = *impl_;
+  if (!m.catalog) return false;
+  std::vector<InfoHash> keys;
+  for (const InfoHash& h : hashes) {
+    if (const Published* p = m.catalog->find(h)) keys.push_back(p->key);
+  }
+  return m.catalog->warm_metainfo(keys, std::move(done));
+}
+
+std::vector<InfoHash> EverseedModule::keys_named(const std::string& id) const {
+  const Impl& m = *impl_;
+  std::vector<InfoHash> out;
+  if (!m.catalog || id.empty()) return out;
+  for (const Published* p : m.catalog->select(id, 2))
+    out.push_back(p->key);
+  return out;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -26,6 +27,15 @@ constexpr size_t kKeptJobs = 1000;
 
 int64_t wall_seconds() {
   return static_cast<int64_t>(std::time(nullptr));
+}
+
+// The name a path's torrent gets, as far as the path tells without reading the disk (a
+// job's name until its listing is done: scan_path() resolves "." and "..").
+std::string name_of_path(std::string path) {
+  while (path.size() > 1 && path.back() == '/')
+    path.pop_back();
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 std::string key_hex(const Metainfo& m) {
@@ -285,9 +295,7 @@ void Publisher::finish(const std::shared_ptr<Job>& job, const Result<const Publi
   job->state = "done";
   job->result = hooks_.describe(p);
   job->result["already_published"] = !added;
-  if (auto bytes = catalog_.torrent_bytes(p.key)) {
-    if (auto meta = parse_metainfo(*bytes)) job->result["magnet"] = to_uri(magnet_of(*meta));
-  }
+  if (auto meta = catalog_.metainfo(p.key)) job->result["magnet"] = to_uri(magnet_of(*meta));
   ctx_.log->info("{} {} ({})", added ? "published" : "already published", p.name,
                  to_hex(p.key.view()));
 }
@@ -484,20 +492,35 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
   if (path.empty() || path[0] != '/') {
     return {0, ApiResponse::error(400, "bad_request", "path: must be an absolute path")};
   }
-  // The daemon reads the path with its own rights (in place): list it now, as evertd.
-  auto scan = scan_path(path);
-  if (!scan) {
-    return {0, ApiResponse::error(400, "unreadable",
-                                  "evertd cannot publish it in place: " + scan.error().message)};
+  // The daemon reads the path with its own rights (in place). A path it cannot stat, or
+  // that is no file or folder, is refused at once (scan_path() fails on its first stat);
+  // a folder is listed on a worker (100,000 files take seconds on a cold disk), and what
+  // that listing finds wrong fails the job.
+  struct stat top {};
+  if (::stat(path.c_str(), &top) != 0 || !(S_ISREG(top.st_mode) || S_ISDIR(top.st_mode))) {
+    auto scan = scan_path(path);
+    return {0, ApiResponse::error(
+                   400, "unreadable",
+                   "evertd cannot publish it in place: " +
+                       (scan ? path + ": changed while it was read" : scan.error().message))};
   }
-  auto job = new_job("publish", scan->total_size());
-  job->name = options.name.empty() ? scan->name : options.name;
+  auto job = new_job("publish", S_ISREG(top.st_mode) ? static_cast<uint64_t>(top.st_size) : 0);
+  job->name = options.name.empty() ? name_of_path(path) : options.name;
   job->phase = 1;
-  auto shared_scan = std::make_shared<ScanResult>(std::move(*scan));
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
   std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
-  ctx_.bulk_pool().submit([this, alive, job, shared_scan, opts, path, web] {
+  ctx_.bulk_pool().submit([this, alive, job, opts, path, web] {
+    auto listed = scan_path(path);
+    if (!listed) {
+      Error e("evertd cannot publish it in place: " + listed.error().message);
+      ctx_.loop.post([this, alive, job, e] {
+        if (alive.lock() && *alive.lock()) fail(job, e);
+      });
+      return;
+    }
+    job->total = listed->total_size();
+    auto shared_scan = std::make_shared<ScanResult>(std::move(*listed));
     opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
     opts->cancel = &job->cancel;
     opts->threads = 2;
@@ -521,6 +544,7 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
     ctx_.loop.post([this, alive, job, created, path, stamps] {
       if (!alive.lock() || !*alive.lock()) return;
       if (!stamps) return fail(job, stamps.error());
+      job->name = created->metainfo.name;
       commit_in_place(job, created, path, *stamps);
     });
   });
@@ -822,35 +846,40 @@ ApiResponse Publisher::route_torrent(const ApiRequest& r) const {
   if (auto err = select_one(id, p)) return *err;
   ApiResponse res;
   res.body = hooks_.describe(*p);
-  auto bytes = catalog_.torrent_bytes(p->key);
-  if (bytes) {
-    if (auto meta = parse_metainfo(*bytes)) {
-      res.body["magnet"] = to_uri(magnet_of(*meta));
-      res.body["version"] = to_string(meta->version());
-      res.body["piece_length"] = meta->piece_length;
-      res.body["files"] = meta->real_file_count();
-      if (meta->info_hash_v2) res.body["info_hash_v2"] = to_hex(meta->info_hash_v2->view());
-      json trackers = json::array();
-      for (const auto& tier : meta->trackers)
-        trackers.push_back(tier);
-      res.body["announce_list"] = trackers;
-      res.body["web_seeds"] = meta->web_seeds;
-      res.body["comment"] = meta->comment;
-      res.body["private"] = meta->is_private;
-      if (daemon::query_param(r.query, "files") == "1") {
-        // Every file but padding, with its path below the torrent's folder (a single file: its
-        // name) and its size, in torrent order (bounded by the metainfo's own limits).
-        json files = json::array();
-        for (const FileEntry& f : meta->files) {
-          if (f.is_pad()) continue;
-          const std::string path = f.path_string();
-          files.push_back({{"path", path.empty() ? meta->name : path}, {"size", f.length}});
-        }
-        res.body["file_list"] = files;
+  // Parsed once and kept (Catalog::metainfo); the web module warms it on a worker first.
+  if (auto meta = catalog_.metainfo(p->key)) {
+    res.body["magnet"] = to_uri(magnet_of(*meta));
+    res.body["version"] = to_string(meta->version());
+    res.body["piece_length"] = meta->piece_length;
+    res.body["files"] = meta->real_file_count();
+    if (meta->info_hash_v2) res.body["info_hash_v2"] = to_hex(meta->info_hash_v2->view());
+    json trackers = json::array();
+    for (const auto& tier : meta->trackers)
+      trackers.push_back(tier);
+    res.body["announce_list"] = trackers;
+    res.body["web_seeds"] = meta->web_seeds;
+    res.body["comment"] = meta->comment;
+    res.body["private"] = meta->is_private;
+    if (daemon::query_param(r.query, "files") == "1") {
+      // Every file but padding, with its path below the torrent's folder (a single file: its
+      // name) and its size, in torrent order (bounded by the metainfo's own limits), or the
+      // first `file_limit` (the web module's pages and public API: 100,000 files are a
+      // large answer to build on the loop).
+      const std::string limit_text = daemon::query_param(r.query, "file_limit");
+      const uint64_t limit =
+          limit_text.empty() ? UINT64_MAX : std::strtoull(limit_text.c_str(), nullptr, 10);
+      json files = json::array();
+      for (const FileEntry& f : meta->files) {
+        if (files.size() >= limit) break;
+        if (f.is_pad()) continue;
+        const std::string path = f.path_string();
+        files.push_back({{"path", path.empty() ? meta->name : path}, {"size", f.length}});
       }
+      res.body["file_list"] = files;
     }
-    if (daemon::query_param(r.query, "format") == "torrent")
-      res.body["torrent"] = to_base64(*bytes);
+  }
+  if (daemon::query_param(r.query, "format") == "torrent") {
+    if (auto bytes = catalog_.torrent_bytes(p->key)) res.body["torrent"] = to_base64(*bytes);
   }
   return res;
 }

@@ -296,6 +296,31 @@ json Site::call(const std::string& method, const std::string& path, const std::s
   return res.body;
 }
 
+void Site::with_metainfo(const std::vector<tracker::InfoHash>& hashes, HttpResponse& resp,
+                         std::function<void(HttpResponse&)> render) {
+  // `done` never runs inside warm_metainfo(): the reply is deferred before it can.
+  auto reply = std::make_shared<tracker::HttpReply>();
+  const bool waits =
+      seed_.warm_metainfo(hashes, [this, alive = std::weak_ptr<bool>(alive_), reply, render] {
+        if (alive.expired()) return;
+        HttpResponse out;
+        render(out);
+        reply->send(std::move(out));
+      });
+  if (!waits) return render(resp);
+  *reply = server_.defer();
+}
+
+std::vector<tracker::InfoHash> Site::hashes_of(const json& torrents) {
+  std::vector<tracker::InfoHash> out;
+  if (!torrents.is_array()) return out;
+  for (const auto& t : torrents) {
+    if (!t.is_object()) continue;
+    if (auto h = from_hex(t.value("info_hash", ""), 20)) out.push_back(tracker::InfoHash::from(*h));
+  }
+  return out;
+}
+
 json Site::row_of(const json& t) {
   const std::string hex = t.value("info_hash", "");
   json row = {{"hash", hex},
@@ -308,10 +333,11 @@ json Site::row_of(const json& t) {
               {"published_iso", iso_time(t.value("published", int64_t{0}))},
               {"stopped", t.value("state", "") == "stopped"}};
   auto h = from_hex(hex, 20);
-  std::optional<std::string> bytes;
-  if (h) bytes = seed_.torrent_file(tracker::InfoHash::from(*h));
-  if (bytes) {
-    if (auto meta = parse_metainfo(*bytes)) {
+  // At hand: the handlers warm it first (with_metainfo()).
+  std::shared_ptr<const Metainfo> meta;
+  if (h) meta = seed_.metainfo(tracker::InfoHash::from(*h));
+  {
+    if (meta) {
       row["files"] = std::to_string(meta->real_file_count());
       row["magnet"] = to_uri(magnet_of(*meta));
       row["download"] = config_.base_url + "/data/" + hex + "/" + url_path(meta->name) +
@@ -409,8 +435,17 @@ void Site::index(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
            "q=" + url_query(q) + "&offset=" + std::to_string((page_no - 1) * kPageSize) +
                "&limit=" + std::to_string(kPageSize),
            status);
+  const json torrents = list.value("torrents", json::array());
+  with_metainfo(hashes_of(torrents), resp,
+                [this, list, torrents, q, page_no, v](HttpResponse& out) {
+                  index_page(list, torrents, q, page_no, out, v);
+                });
+}
+
+void Site::index_page(const json& list, const json& torrents, const std::string& q, size_t page_no,
+                      HttpResponse& resp, const Viewer& v) {
   json rows = json::array();
-  for (const auto& t : list.value("torrents", json::array()))
+  for (const auto& t : torrents)
     rows.push_back(row_of(t));
   const size_t total = list.value("total", size_t{0});
   const std::string base = "/?" + (q.empty() ? "" : "q=" + url_query(q) + "&") + "page=";
@@ -432,8 +467,15 @@ void Site::index(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
 
 void Site::torrent(const std::string& hex, HttpResponse& resp, const Viewer& v) {
   if (!is_hex40(hex)) return error_page(resp, 404, "No torrent has that address.", v);
+  with_metainfo({tracker::InfoHash::from(*from_hex(hex, 20))}, resp,
+                [this, hex, v](HttpResponse& out) { torrent_page(hex, out, v); });
+}
+
+void Site::torrent_page(const std::string& hex, HttpResponse& resp, const Viewer& v) {
   int status = 0;
-  const json t = call("GET", "/v1/torrent", "id=" + hex + "&files=1", status);
+  const json t =
+      call("GET", "/v1/torrent",
+           "id=" + hex + "&files=1&file_limit=" + std::to_string(kMaxShownFiles), status);
   if (status != 200) return error_page(resp, 404, "No torrent is published as " + hex + ".", v);
   json data = row_of(t);
   const std::string state = t.value("state", "");
@@ -495,12 +537,15 @@ void Site::torrent_file(const std::string& hex, HttpResponse& resp) {
     resp.body = "no such torrent\n";
     return;
   }
-  std::string name = hex;
-  if (auto meta = parse_metainfo(*bytes)) name = meta->name;
-  resp.content_type = "application/x-bittorrent";
-  resp.body = std::move(*bytes);
-  resp.headers += "Content-Disposition: attachment; filename=\"" + hex +
-                  ".torrent\"; filename*=UTF-8''" + url_query(name) + ".torrent\r\n";
+  with_metainfo({tracker::InfoHash::from(*h)}, resp,
+                [this, hex, h, bytes = std::move(*bytes)](HttpResponse& out) {
+                  std::string name = hex;
+                  if (auto meta = seed_.metainfo(tracker::InfoHash::from(*h))) name = meta->name;
+                  out.content_type = "application/x-bittorrent";
+                  out.body = bytes;
+                  out.headers += "Content-Disposition: attachment; filename=\"" + hex +
+                                 ".torrent\"; filename*=UTF-8''" + url_query(name) + ".torrent\r\n";
+                });
 }
 
 void Site::login_page(const HttpRequest& req, HttpResponse& resp, const Viewer& v,
@@ -741,17 +786,27 @@ void Site::feed(const std::string& user, HttpResponse& resp) {
   ch.description = user.empty() ? "Torrents published on " + config_.title
                                 : "Torrents " + user + " published on " + config_.title;
   ch.self_url = config_.base_url + (user.empty() ? "/feed.xml" : "/u/" + user + "/feed.xml");
-  std::vector<FeedItem> items;
+  // The newest 50 (of this user's): their metainfo parsed on a worker when not at hand.
+  json torrents = json::array();
   for (const auto& t : list.value("torrents", json::array())) {
-    if (items.size() >= 50) break;
+    if (torrents.size() >= 50) break;
+    if (!user.empty() && owner_of(t.value("info_hash", "")) != user) continue;
+    torrents.push_back(t);
+  }
+  with_metainfo(hashes_of(torrents), resp,
+                [this, ch, torrents](HttpResponse& out) { feed_page(ch, torrents, out); });
+}
+
+void Site::feed_page(const FeedChannel& ch, const json& torrents, HttpResponse& resp) {
+  std::vector<FeedItem> items;
+  for (const auto& t : torrents) {
     const std::string hex = t.value("info_hash", "");
-    if (!user.empty() && owner_of(hex) != user) continue;
     auto h = from_hex(hex, 20);
-    std::optional<std::string> bytes;
+    std::optional<std::string> bytes;  // for its length
+    std::shared_ptr<const Metainfo> meta;
     if (h) bytes = seed_.torrent_file(tracker::InfoHash::from(*h));
-    if (!bytes) continue;
-    auto meta = parse_metainfo(*bytes);
-    if (!meta) continue;
+    if (h) meta = seed_.metainfo(tracker::InfoHash::from(*h));
+    if (!bytes || !meta) continue;
     FeedItem it;
     it.title = meta->name;
     it.description = meta->comment.empty() ? meta->name + " (" + format_size(meta->total_size) + ")"
@@ -834,7 +889,11 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     }
     query = "id=" + std::to_string(job);
   } else if (route == "/v1/torrent") {
-    query = "id=" + url_query(id) + (query_value(req.query, "files") == "1" ? "&files=1" : "");
+    // At most kMaxShownFiles of its files, as its page shows (the count is in `files`).
+    query = "id=" + url_query(id) +
+            (query_value(req.query, "files") == "1"
+                 ? "&files=1&file_limit=" + std::to_string(kMaxShownFiles)
+                 : "");
   } else if (route == "/v1/torrents") {
     size_t limit = std::strtoull(query_value(req.query, "limit").c_str(), nullptr, 10);
     if (limit == 0 || limit > 500) limit = 500;
@@ -851,22 +910,27 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
   r.path = route;
   r.query = query;
   r.body = std::string(req.body);
-  daemon::ApiResponse res = ctx_.call(r);
-  if (writing) {
-    ctx_.log->info("web api: {} {} {} by {}", method, route, r.query, v.user());
-    if (res.status == 200 && route == "/v1/torrent") ctx_.store.del("web", "owner/" + id);
-  }
-  // Where the daemon keeps the data is not the public's business.
-  auto scrub = [](json& t) {
-    if (t.is_object()) t.erase("data");
+  auto answer = [this, r, writing, id, user = v.user()](HttpResponse& out) mutable {
+    daemon::ApiResponse res = ctx_.call(r);
+    if (writing) {
+      ctx_.log->info("web api: {} {} {} by {}", r.method, r.path, r.query, user);
+      if (res.status == 200 && r.path == "/v1/torrent") ctx_.store.del("web", "owner/" + id);
+    }
+    // Where the daemon keeps the data is not the public's business.
+    auto scrub = [](json& t) {
+      if (t.is_object()) t.erase("data");
+    };
+    if (res.body.contains("torrents")) {
+      for (auto& t : res.body["torrents"])
+        scrub(t);
+    }
+    if (res.body.contains("torrent")) scrub(res.body["torrent"]);
+    if (r.path == "/v1/torrent") scrub(res.body);
+    json_response(out, res.status, res.body);
   };
-  if (res.body.contains("torrents")) {
-    for (auto& t : res.body["torrents"])
-      scrub(t);
-  }
-  if (res.body.contains("torrent")) scrub(res.body["torrent"]);
-  if (route == "/v1/torrent") scrub(res.body);
-  json_response(resp, res.status, res.body);
+  // One torrent's view parses its metainfo: on a worker, when it is not at hand.
+  if (route == "/v1/torrent" && !writing) return with_metainfo(seed_.keys_named(id), resp, answer);
+  answer(resp);
 }
 
 std::string Site::owner_of(const std::string& hex) {

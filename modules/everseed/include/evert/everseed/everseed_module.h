@@ -6,11 +6,13 @@
 // itself to the other trackers each torrent names (src/announcer.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "evert/daemon/module.h"
+#include "evert/metainfo.h"
 #include "evert/tracker/types.h"
 
 namespace evert::everseed {
@@ -62,6 +64,15 @@ class EverseedModule : public daemon::Module {
   Result<uint64_t> publish_upload(std::string name, std::string dir, const nlohmann::json& options);
   // The .torrent file of a published torrent, or nullopt.
   std::optional<std::string> torrent_file(const tracker::InfoHash& hash) const;
+  // The parsed metainfo of a published torrent (any of its hashes), or nullptr. Kept for the
+  // recently used; parsed on the loop on a miss: pages and the public API call
+  // warm_metainfo() first. Loop thread.
+  std::shared_ptr<const Metainfo> metainfo(const tracker::InfoHash& hash);
+  // Makes the metainfo of `hashes` at hand without parsing on the loop: false when it is now
+  // (`done` is not called), else true, and `done` runs on the loop once a worker parsed it.
+  bool warm_metainfo(const std::vector<tracker::InfoHash>& hashes, std::function<void()> done);
+  // The store keys of the torrents `id` names, as GET /v1/torrent?id= selects them (at most 2).
+  std::vector<tracker::InfoHash> keys_named(const std::string& id) const;
 
  private:
   struct Impl;
