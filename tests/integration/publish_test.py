@@ -90,6 +90,16 @@ class PublishTest(everseed_test.EverseedTest):
         src = os.path.join(self.root, "inplace.bin")
         with open(src, "wb") as f:
             f.write(os.urandom(1 << 20))
+        # A folder evertd lists on a worker: what the listing finds wrong fails the job.
+        empty = os.path.join(self.root, "empty-folder")
+        os.makedirs(empty)
+        r = self.ctl("publish", "--in-place", empty, check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("evertd cannot publish it in place", r.stderr)
+        self.assertIn("no files to share", r.stderr)
+        r = self.ctl("publish", "--in-place", os.path.join(self.root, "missing"), check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot read", r.stderr)
         out = self.ctl_json("publish", "--in-place", src)
         self.assertTrue(out["in_place"])
         self.assertEqual(out["data"], src)
