@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -84,6 +85,22 @@ void print_json(const nlohmann::json& j) {
   // Torrent names and paths are bytes, not always UTF-8: replace invalid sequences instead of
   // throwing.
   std::cout << json_text(j, 2) << '\n';
+}
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int /*sig*/) {
+  g_interrupted = true;
+}
+}  // namespace
+
+std::atomic<bool>& interrupted() {
+  return g_interrupted;
+}
+
+void catch_interrupts() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
 }
 
 }  // namespace evert::ctl

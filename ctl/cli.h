@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -50,6 +51,11 @@ int usage_error(const CommonOptions& common, const std::string& message);
 
 // Whether stderr is a terminal (progress bars) and stdout (colour-free human tables anyway).
 bool stderr_is_tty();
+
+// Set by SIGINT and SIGTERM once catch_interrupts() ran: long commands (create, publish)
+// stop cleanly instead of dying half way.
+std::atomic<bool>& interrupted();
+void catch_interrupts();
 
 // Prints a JSON document on stdout, indented.
 void print_json(const nlohmann::json& j);

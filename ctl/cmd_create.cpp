@@ -31,12 +31,6 @@ struct CreateArgs {
   bool follow_symlinks = false;
 };
 
-std::atomic<bool> g_cancel{false};
-
-void on_interrupt(int /*sig*/) {
-  g_cancel = true;
-}
-
 // Memory-mapped input turns a file truncated under us into SIGBUS; say what happened.
 void on_sigbus(int /*sig*/) {
   static const char kMsg[] = "\nevertctl: a file was truncated while it was being hashed\n";
@@ -62,14 +56,13 @@ int run_create(CLI::App& cmd, const CreateArgs& a) {
 
   ProgressBar bar("Hashing " + name, stderr_is_tty() && !a.common.quiet);
   o.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-  o.cancel = &g_cancel;
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  o.cancel = &interrupted();
+  catch_interrupts();
   std::signal(SIGBUS, on_sigbus);
   auto created = create_torrent(*input, o);
   bar.finish();
   if (!created) {
-    if (g_cancel) {
+    if (interrupted()) {
       fail("cancelled; nothing was written");
       return kExitInterrupted;
     }

@@ -36,12 +36,6 @@ namespace {
 
 using nlohmann::json;
 
-std::atomic<bool> g_interrupted{false};
-
-void on_interrupt(int /*sig*/) {
-  g_interrupted = true;
-}
-
 json options_json(const CreateOptions& o, bool no_date) {
   json j = json::object();
   j["version"] = o.version == TorrentVersion::kV1   ? "v1"
@@ -77,14 +71,13 @@ std::string id_query(const std::string& id) {
 // removes what it wrote). Returns the job's last state, or nullopt (message printed).
 std::optional<json> follow_job(const CommonOptions& common, const DaemonOptions& daemon,
                                uint64_t job, int& code) {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  catch_interrupts();
   std::unique_ptr<ProgressBar> bar;
   std::string phase;
   bool cancel_sent = false;
   const std::string path = "/v1/job?id=" + std::to_string(job);
   while (true) {
-    if (g_interrupted && !cancel_sent) {
+    if (interrupted() && !cancel_sent) {
       if (bar) bar->finish();
       if (!common.quiet) std::cerr << "evertctl: cancelling...\n";
       int ignored = 0;
