@@ -2,10 +2,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "evert/json_text.h"
 
@@ -41,6 +44,17 @@ std::optional<nlohmann::json> call_daemon(const CommonOptions& common, const Dae
 // Adds --json and --quiet to a command.
 void add_common_options(CLI::App& cmd, CommonOptions& common);
 
+// --socket, --json and --quiet given before the command (`evertctl --socket S status`): added
+// to the top-level app, and applied after parsing to every command's options that were not
+// given after it (an option after the command wins).
+struct GlobalOptions {
+  std::string socket;
+  bool json = false;
+  bool quiet = false;
+};
+void add_global_options(CLI::App& app, GlobalOptions& global);
+void apply_global_options(const GlobalOptions& global);
+
 // "evertctl: <message>" on stderr; returns kExitFailure for `return fail(...)`.
 int fail(const std::string& message);
 // With --json, errors are also JSON on stdout: {"error":{"code":..., "message":...}}.
@@ -56,6 +70,28 @@ bool stderr_is_tty();
 // stop cleanly instead of dying half way.
 std::atomic<bool>& interrupted();
 void catch_interrupts();
+
+// A table for people: each column as wide as its widest cell, counted in characters (UTF-8
+// code points, not bytes), columns two spaces apart, right-aligned columns (numbers, sizes)
+// ending at the same place. Cells wider than `max_cell` characters are cut, with "~".
+class Table {
+ public:
+  struct Column {
+    std::string title;
+    bool right = false;
+  };
+  explicit Table(std::vector<Column> columns, size_t max_cell = 60)
+      : columns_(std::move(columns)), max_cell_(max_cell) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void print(std::ostream& out) const;
+
+ private:
+  std::vector<Column> columns_;
+  size_t max_cell_;
+  std::vector<std::vector<std::string>> rows_;
+};
+// Characters (code points) in UTF-8 text; invalid bytes count one each.
+size_t text_width(std::string_view s);
 
 // Prints a JSON document on stdout, indented.
 void print_json(const nlohmann::json& j);

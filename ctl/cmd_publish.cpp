@@ -422,25 +422,21 @@ int run_list(const SelectArgs& a) {
     return kExitOk;
   }
   const auto& list = (*j)["torrents"];
-  size_t width = 4;
-  for (const auto& t : list)
-    width = std::max(width, std::min<size_t>(40, t.value("name", "").size()));
-  std::cout << std::left << std::setw(static_cast<int>(width)) << "NAME" << std::right
-            << std::setw(10) << "SIZE"
-            << "  " << std::left << std::setw(40) << "INFO-HASH" << std::right << std::setw(8)
-            << "SEEDERS" << std::setw(9) << "LEECHERS" << std::setw(10) << "COMPLETED"
-            << std::setw(10) << "UPLOADED"
-            << "  STATE\n";
+  Table table({{"NAME"},
+               {"SIZE", true},
+               {"INFO-HASH"},
+               {"SEEDERS", true},
+               {"LEECHERS", true},
+               {"COMPLETED", true},
+               {"UPLOADED", true},
+               {"STATE"}});
   for (const auto& t : list) {
-    std::string name = t.value("name", "");
-    if (name.size() > width) name = name.substr(0, width - 1) + "~";
-    std::cout << std::left << std::setw(static_cast<int>(width)) << name << std::right
-              << std::setw(10) << format_size(t.value("size", uint64_t{0})) << "  " << std::left
-              << std::setw(40) << t.value("info_hash", "") << std::right << std::setw(8)
-              << t.value("seeders", 0) << std::setw(9) << t.value("leechers", 0) << std::setw(10)
-              << t.value("completed", 0) << std::setw(10)
-              << format_size(t.value("uploaded", uint64_t{0})) << "  " << state_of(t) << '\n';
+    table.add({t.value("name", ""), format_size(t.value("size", uint64_t{0})),
+               t.value("info_hash", ""), std::to_string(t.value("seeders", 0)),
+               std::to_string(t.value("leechers", 0)), std::to_string(t.value("completed", 0)),
+               format_size(t.value("uploaded", uint64_t{0})), state_of(t)});
   }
+  table.print(std::cout);
   const size_t total = j->value("total", size_t{0});
   std::cout << total << " torrent" << (total == 1 ? "" : "s");
   if (total > list.size()) std::cout << " (" << list.size() << " shown; --limit N)";

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "evertctl " EVERT_VERSION);
   app.require_subcommand(1, 1);
   app.footer("Run 'evertctl COMMAND --help' for a command's options. See evertctl(1).");
+  GlobalOptions global;
+  add_global_options(app, global);
 
   std::vector<Command> commands = {add_create(app), add_inspect(app)};
   for (auto& c : add_publishing(app))
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
     app.exit(e);  // prints the message and the hint
     return kExitUsage;
   }
+  apply_global_options(global);
   // A command's own errors are reported by the command; this is the last word on anything
   // else (a library's exception), instead of std::terminate's abort and core dump.
   try {

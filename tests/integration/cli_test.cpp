@@ -172,6 +172,26 @@ TEST_F(Cli, ErrorsNameTheFileAndReason) {
   EXPECT_NE(r.err.find("invalid magnet link"), std::string::npos);
 }
 
+// Issue 16: --socket, --json and --quiet before the command, as after it (an option after the
+// command wins).
+TEST_F(Cli, GlobalOptionsComeBeforeTheCommandToo) {
+  const std::string before = dir_ / "before.sock";
+  const std::string after = dir_ / "after.sock";
+  auto r = ctl({"--socket", before, "status"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(before), std::string::npos) << r.err;
+  r = ctl({"--socket", before, "--json", "list"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(json::parse(r.out)["error"]["code"], "unreachable") << r.out;
+  r = ctl({"--socket", before, "status", "--socket", after});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(after), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(before), std::string::npos) << r.err;
+  r = ctl({"--json", "inspect", dir_ / "missing.torrent"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(json::parse(r.out).contains("error")) << r.out;
+}
+
 TEST_F(Cli, InspectMagnet) {
   const std::string uri =
       "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Some%20Name&xl=42"

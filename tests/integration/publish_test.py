@@ -7,6 +7,7 @@ hash prefix; verify; unpublish; bad requests on the descriptor socket; a full di
 import array
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,6 +71,17 @@ class PublishTest(everseed_test.EverseedTest):
         self.assertIn("movie.bin", listed)
         self.assertIn(out["info_hash"], listed)
         self.assertIn("seeding", listed)
+        # Columns as wide as their contents, counted in characters: a long name with letters
+        # of several bytes keeps the columns after it in place (issue 16).
+        long_name = os.path.join(self.root, "Ünïcödé fïlé " + "ß" * 30 + ".bin")
+        with open(long_name, "wb") as f:
+            f.write(b"x" * 1000)
+        self.ctl_json("publish", long_name)
+        lines = self.ctl("list").stdout.splitlines()
+        hash_at = {re.search(r"\b[0-9a-f]{40}\b", line).start() for line in lines[1:-1]}
+        self.assertEqual(len(hash_at), 1, lines)  # every info-hash starts in the same column
+        self.assertEqual(lines[0].index("INFO-HASH"), hash_at.pop(), lines)
+        self.assertTrue(all(line.endswith("seeding") for line in lines[1:-1]), lines)
 
     def test_publish_a_folder_with_empty_files_and_padding(self):
         src = os.path.join(self.root, "album")
