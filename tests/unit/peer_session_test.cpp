@@ -152,5 +152,34 @@ TEST(PeerSession, MalformedInputCloses) {
   EXPECT_FALSE(st.close);
 }
 
+// BEP 3: "Clients should drop the connection if they receive bitfields that are not of the
+// correct size, or if the bitfield has any of the spare bits set." A have of a piece the
+// torrent does not have is as broken.
+TEST(PeerSession, WrongBitfieldsAndHavesClose) {
+  const Metainfo m = meta();  // 10 pieces: 2 bytes, the last 6 bits spare
+  auto bitfield = [](const std::string& bits) {
+    std::string out = std::string("\0\0\0", 3) + static_cast<char>(bits.size() + 1) + '\x05';
+    return out + bits;
+  };
+  auto have = [](uint32_t index) {
+    std::string out("\0\0\0\x05\x04", 5);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out += static_cast<char>((index >> shift) & 0xFF);
+    return out;
+  };
+  {
+    PeerSession s(m, true, {});
+    const SessionStep st = s.read(bitfield(std::string("\xff\xc0", 2)) + have(9), true);
+    EXPECT_FALSE(st.close) << *st.close;
+  }
+  for (const std::string& in : {bitfield(std::string("\xff", 1)),        // too short
+                                bitfield(std::string("\xff\xc0\0", 3)),  // too long
+                                bitfield(std::string("\xff\xc1", 2)),    // a spare bit
+                                have(10)}) {
+    PeerSession s(m, true, {});
+    EXPECT_TRUE(s.read(in, true).close) << testing::PrintToString(in);
+  }
+}
+
 }  // namespace
 }  // namespace evert::everseed

@@ -59,8 +59,24 @@ SessionStep PeerSession::read(std::string_view in, bool unchoked) {
       case wire::MsgId::kPiece:
         step.close = "sent a piece to a seed";
         break;
+      case wire::MsgId::kBitfield:
+        // BEP 3: drop a bitfield of the wrong size or with any spare bit set.
+        if (m.payload.size() != (uint64_t{pieces_} + 7) / 8) {
+          step.close = "a bitfield of " + std::to_string(m.payload.size()) + " bytes for " +
+                       std::to_string(pieces_) + " pieces";
+        } else if (pieces_ % 8 != 0 &&
+                   (static_cast<uint8_t>(m.payload.back()) & (0xFFu >> (pieces_ % 8))) != 0) {
+          step.close = "a bitfield with spare bits set";
+        }
+        break;
+      case wire::MsgId::kHave:
+        if (m.index >= pieces_) {
+          step.close =
+              "have of piece " + std::to_string(m.index) + " of " + std::to_string(pieces_);
+        }
+        break;
       default:
-        break;  // have, bitfield, have all/none, port, suggest, allowed fast: nothing to do
+        break;  // have all/none, port, suggest, allowed fast: nothing to do
     }
   }
   return step;
