@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "catalog.h"
@@ -157,6 +159,56 @@ TEST(Catalog, MetainfoIsParsedOnceOnAWorkerAndKept) {
   auto t = w.open(key, why);
   ASSERT_NE(t, nullptr) << why;
   EXPECT_NE(w.metainfo(key), nullptr);
+}
+
+// A torrent of more files than Torrent::kOpenAtOnce keeps none open: each is opened when it
+// is read, a few stay open (a torrent of more files than RLIMIT_NOFILE could not be served).
+TEST(Catalog, ATorrentOfManyFilesOpensThemWhenRead) {
+  TempDir dir;
+  const std::string folder = dir / "many";
+  std::string all;
+  for (int i = 0; i < 300; ++i) {
+    const std::string bytes = test::random_bytes(1000 + static_cast<size_t>(i), i);
+    char name[32];
+    std::snprintf(name, sizeof name, "/f%03d", i);
+    test::write_file(folder + name, bytes);
+    all += bytes;
+  }
+  auto store = open_store(dir / "state");
+  CreatedTorrent t = make_torrent(folder);
+  Catalog c(*store);
+  auto stamps = stamp_files(t.metainfo, folder);
+  ASSERT_TRUE(stamps.ok());
+  bool added = false;
+  auto p = c.add(t.bytes, t.metainfo, folder, true, 1, added, *stamps);
+  ASSERT_TRUE(p.ok());
+  std::string why;
+  auto open = c.open((*p)->key, why);
+  ASSERT_NE(open, nullptr) << why;
+  EXPECT_TRUE(open->on_demand);
+  EXPECT_TRUE(std::all_of(open->fds.begin(), open->fds.end(), [](int fd) { return fd < 0; }));
+  // Nothing open yet: the page cache path says "not cached" rather than open a file.
+  std::string got(100, '\0');
+  auto cached = open->read_cached(0, got.data(), 100);
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(*cached, 0u);
+  // Every file read at its place in the stream (a hybrid: padding between them).
+  size_t at = 0;
+  for (const FileEntry& f : open->meta.files) {
+    if (f.is_pad()) continue;
+    std::string part(f.length, '\0');
+    ASSERT_TRUE(open->read(f.offset, part.data(), part.size()).ok()) << f.path_string();
+    EXPECT_TRUE(part == all.substr(at, f.length)) << f.path_string();
+    at += f.length;
+  }
+  EXPECT_EQ(at, all.size());
+  EXPECT_LE(open->recent.size(), Torrent::kKeptOpen);
+  // A file changed in size since: its read fails, naming it.
+  test::write_file(folder + "/f000", "short");
+  open->recent.clear();
+  auto r = open->read(0, got.data(), 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("f000: its size changed"), std::string::npos);
 }
 
 TEST(Catalog, SelectsByNameWholeHashOrPrefix) {

@@ -104,6 +104,40 @@ Torrent::~Torrent() {
     if (fd >= 0) ::close(fd);
 }
 
+std::shared_ptr<const UniqueFd> Torrent::file(size_t i, bool may_block, std::string& why) const {
+  if (!on_demand) {
+    why = "its files are open (fds)";
+    return nullptr;
+  }
+  {
+    std::lock_guard lock(recent_mu);
+    for (size_t k = 0; k < recent.size(); ++k) {
+      if (recent[k].first != i) continue;
+      auto fd = recent[k].second;
+      std::rotate(recent.begin() + static_cast<ptrdiff_t>(k),
+                  recent.begin() + static_cast<ptrdiff_t>(k) + 1, recent.end());
+      return fd;
+    }
+  }
+  if (!may_block) return nullptr;
+  const FileEntry& f = meta.files[i];
+  const std::string path = file_path(meta, data_path, f);
+  auto fd = std::make_shared<const UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (fd->get() < 0 || ::fstat(fd->get(), &st) != 0) {
+    why = path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  if (static_cast<uint64_t>(st.st_size) != f.length) {
+    why = path + ": its size changed since it was published";
+    return nullptr;
+  }
+  std::lock_guard lock(recent_mu);
+  if (recent.size() >= kKeptOpen) recent.erase(recent.begin());  // closed when unused
+  recent.emplace_back(i, fd);
+  return fd;
+}
+
 Result<size_t> Torrent::read_from(uint64_t offset, char* out, size_t length, bool cached) const {
   // The file holding `offset` (or the last one starting before it): files are in stream order
   // with their offsets.
@@ -132,12 +166,25 @@ Result<size_t> Torrent::read_from(uint64_t offset, char* out, size_t length, boo
     if (f.is_pad()) {
       std::memset(out, 0, n);
     } else {
+      // On demand: the file's descriptor, held while it is read. Opening may wait for the
+      // disk: from the page cache (the loop), a file not open is "not cached".
+      std::shared_ptr<const UniqueFd> held;
+      int fd = fds[i];
+      if (on_demand) {
+        std::string why;
+        held = file(i, !cached, why);
+        if (!held) {
+          if (cached) return total;
+          return Error(why);
+        }
+        fd = held->get();
+      }
       size_t done = 0;
       while (done < n) {
         iovec v{out + done, n - done};
         // RWF_NOWAIT: only what the page cache holds, without waiting for the disk (Linux 4.14).
         const ssize_t r =
-            ::preadv2(fds[i], &v, 1, static_cast<off_t>(in_file + done), cached ? RWF_NOWAIT : 0);
+            ::preadv2(fd, &v, 1, static_cast<off_t>(in_file + done), cached ? RWF_NOWAIT : 0);
         if (r < 0 && errno == EINTR) continue;
         if (cached && (r == 0 || (r < 0 && (errno == EAGAIN || errno == EOPNOTSUPP)))) {
           return total + done;  // the rest is on disk only (or the file is shorter: see read())
@@ -515,6 +562,11 @@ Catalog::OpenOutcome open_files(Catalog::OpenInput in) {
   t->key = in.key;
   t->meta = std::move(*meta);
   t->fds.assign(t->meta.files.size(), -1);
+  t->data_path = in.data_path;
+  size_t data_files = 0;
+  for (const FileEntry& f : t->meta.files)
+    data_files += f.is_pad() || f.length == 0 ? 0 : 1;
+  t->on_demand = data_files > Torrent::kOpenAtOnce;
   auto fail = [&](std::string reason) {
     out.why = std::move(reason);
     out.problem = true;
@@ -524,18 +576,23 @@ Catalog::OpenOutcome open_files(Catalog::OpenInput in) {
     const FileEntry& f = t->meta.files[i];
     if (f.is_pad() || f.length == 0) continue;
     const std::string path = file_path(t->meta, in.data_path, f);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      // Out of descriptors or memory says nothing about the data: refused now, not stopped.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR) {
-        out.why = path + ": " + std::strerror(errno);
-        return out;
-      }
-      return fail(path + ": " + std::strerror(errno));
-    }
-    t->fds[i] = fd;  // closed with t
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
+    if (t->on_demand) {
+      // Checked now, opened when read (Torrent::file()).
+      if (::stat(path.c_str(), &st) != 0) return fail(path + ": " + std::strerror(errno));
+    } else {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        // Out of descriptors or memory says nothing about the data: refused now, not stopped.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR) {
+          out.why = path + ": " + std::strerror(errno);
+          return out;
+        }
+        return fail(path + ": " + std::strerror(errno));
+      }
+      t->fds[i] = fd;  // closed with t
+      if (::fstat(fd, &st) != 0) return fail(path + ": " + std::strerror(errno));
+    }
     FileStamp now{path, static_cast<uint64_t>(st.st_size), mtime_ns(st)};
     const size_t k = t->stamps.size();
     if (in.stamped) {

@@ -17,6 +17,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,6 +30,7 @@
 #include "evert/metainfo.h"
 #include "evert/result.h"
 #include "evert/tracker/types.h"
+#include "evert/unique_fd.h"
 
 namespace evert::everseed {
 
@@ -68,13 +70,27 @@ Status check_stamps(const std::vector<FileStamp>& stamps);
 // The stamps a torrent's row in the store records, its files under `data_path`.
 std::vector<FileStamp> stamps_of_row(std::string_view row, const std::string& data_path);
 
-// A torrent opened for serving: its metainfo and its files, open for reading.
+// A torrent opened for serving: its metainfo and its files, open for reading. A torrent of
+// more than kOpenAtOnce files keeps none open (`on_demand`): each is opened when it is read,
+// and the last kKeptOpen opened stay open (every file of a torrent of 100,000 files open at
+// once was over RLIMIT_NOFILE, and such a torrent could not be served at all).
 struct Torrent {
+  static constexpr size_t kOpenAtOnce = 256;
+  static constexpr size_t kKeptOpen = 16;
   InfoHash key;
   Metainfo meta;
-  std::vector<int> fds;  // per meta.files entry; -1 for padding and empty files
+  std::vector<int> fds;  // per meta.files entry; -1 for padding, empty and on-demand files
   std::vector<FileStamp> stamps;
+  bool on_demand = false;
+  std::string data_path;  // where on-demand files are opened
   ~Torrent();
+  // File `i` open for reading: from `fds`, or (on demand) the recently opened, else opened now
+  // when `may_block` (checked against the size the torrent gives it). nullptr with `why`
+  // empty: not open and !may_block.
+  [[nodiscard]] std::shared_ptr<const UniqueFd> file(size_t i, bool may_block,
+                                                     std::string& why) const;
+  mutable std::mutex recent_mu;
+  mutable std::vector<std::pair<size_t, std::shared_ptr<const UniqueFd>>> recent;  // newest last
   // Reads `length` bytes of the torrent's byte stream at `offset` (padding reads as zeros: a
   // hybrid's padding files, and the implied padding after each file of a v2 torrent).
   // Blocking: worker threads only. Fails when a file is shorter than the torrent says.

@@ -314,6 +314,17 @@ Result<ServedFile> file_in(const std::shared_ptr<const Torrent>& t,
       out.fd = t->fds[i];
       if (stamped && stamp < t->stamps.size()) out.mtime_ns = t->stamps[stamp].mtime_ns;
       out.hold = t;
+      if (t->on_demand && stamped) {
+        // A torrent of many files keeps none open: this one is opened now (one open() on
+        // the loop) and held with the torrent until the answer is sent.
+        std::string why;
+        auto fd = t->file(i, true, why);
+        if (!fd) return Error(why);
+        out.fd = fd->get();
+        out.hold = std::make_shared<
+            const std::pair<std::shared_ptr<const Torrent>, std::shared_ptr<const UniqueFd>>>(
+            t, std::move(fd));
+      }
       return out;
     }
     if (stamped) ++stamp;
