@@ -368,8 +368,11 @@ void Socket::on_tick(uint64_t now_us) {
       if (now - start_us_ >= o_.connect_timeout_us) {
         fail("handshake timed out");
       } else if (now >= state_resend_due()) {
-        ++state_resends_;
-        ack_pending_ = true;  // our STATE again, as a TCP listener resends its SYN-ACK
+        // Our STATE again, as a TCP listener resends its SYN-ACK; once, however many resends
+        // a late tick finds due.
+        while (now >= state_resend_due())
+          ++state_resends_;
+        ack_pending_ = true;
       }
       return;
     case State::kSynSent:

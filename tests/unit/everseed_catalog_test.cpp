@@ -122,10 +122,14 @@ TEST(Catalog, MetainfoIsParsedOnceOnAWorkerAndKept) {
   const InfoHash key = p->key;
   // Without workers (tests): parsed at once, kept.
   EXPECT_FALSE(c.metainfo_at_hand(key));
-  EXPECT_FALSE(c.warm_metainfo({key}, [] { ADD_FAILURE() << "done runs only after a worker"; }));
+  Catalog::Metas now;
+  EXPECT_EQ(c.warm_metainfo({key}, now, [](Catalog::Metas) { ADD_FAILURE() << "not later"; }),
+            Catalog::Warm::kNow);
+  ASSERT_EQ(now.count(key), 1u);
   EXPECT_TRUE(c.metainfo_at_hand(key));
   auto m = c.metainfo(key);
   ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m, now[key]);
   EXPECT_EQ(m->name, "file.bin");
   EXPECT_EQ(c.metainfo(key), m);  // the same, not parsed again
   EXPECT_EQ(c.parsed_on_workers(), 0u);
@@ -134,26 +138,42 @@ TEST(Catalog, MetainfoIsParsedOnceOnAWorkerAndKept) {
   EXPECT_FALSE(c.metainfo_at_hand(key));
   EXPECT_EQ(c.metainfo(key), nullptr);
 
-  // With workers: parsed there; `done` runs on the loop after, never inside the call.
+  // With workers: parsed there, once for every caller waiting for it; `done` runs on the loop
+  // after, never inside the call, with what was asked for.
   Catalog w(*f.store);
   p = f.add(w);
   ASSERT_NE(p, nullptr);
   daemon::EventLoop loop;
   daemon::WorkerPool pool(1);
   w.set_workers(loop, pool);
-  bool done = false;
-  EXPECT_TRUE(w.warm_metainfo({key, key, InfoHash{}}, [&] {
-    done = true;
-    loop.stop();
-  }));
-  EXPECT_FALSE(done);
+  int done = 0;
+  Catalog::Metas first;
+  Catalog::Metas second;
+  Catalog::Metas none;
+  EXPECT_EQ(w.warm_metainfo({key, key, InfoHash{}}, none,
+                            [&](Catalog::Metas got) {
+                              first = std::move(got);
+                              ++done;
+                            }),
+            Catalog::Warm::kLater);
+  EXPECT_EQ(w.warm_metainfo({key}, none,
+                            [&](Catalog::Metas got) {
+                              second = std::move(got);
+                              if (++done == 2) loop.stop();
+                            }),
+            Catalog::Warm::kLater);
+  EXPECT_EQ(done, 0);
   daemon::Timer guard(loop, [&] { loop.stop(); });
   guard.start(std::chrono::seconds(10), false);
   loop.run();
-  EXPECT_TRUE(done);
-  EXPECT_EQ(w.parsed_on_workers(), 1u);  // once, though named twice
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(w.parsed_on_workers(), 1u);  // once, though asked for three times
+  ASSERT_EQ(first.size(), 1u);           // the unknown key is left out
+  EXPECT_EQ(first[key], second[key]);
   EXPECT_TRUE(w.metainfo_at_hand(key));
-  EXPECT_FALSE(w.warm_metainfo({key}, [] {}));  // at hand: nothing to do
+  Catalog::Metas again;
+  EXPECT_EQ(w.warm_metainfo({key}, again, [](Catalog::Metas) {}), Catalog::Warm::kNow);
+  EXPECT_EQ(again[key], first[key]);
   // An open torrent's metainfo is shared, not parsed again.
   std::string why;
   auto t = w.open(key, why);
@@ -161,8 +181,6 @@ TEST(Catalog, MetainfoIsParsedOnceOnAWorkerAndKept) {
   EXPECT_NE(w.metainfo(key), nullptr);
 }
 
-// A torrent of more files than Torrent::kOpenAtOnce keeps none open: each is opened when it
-// is read, a few stay open (a torrent of more files than RLIMIT_NOFILE could not be served).
 TEST(Catalog, ATorrentOfManyFilesOpensThemWhenRead) {
   TempDir dir;
   const std::string folder = dir / "many";

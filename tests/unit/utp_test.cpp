@@ -144,6 +144,13 @@ TEST(Utp, ResponderSendsItsStateAgainTwiceWhileTheInitiatorIsSilent) {
   s.on_tick(t0 + Options{}.connect_timeout_us);
   EXPECT_EQ(s.state(), State::kFailed);
 
+  // A tick late past both resends sends one STATE, not two.
+  Socket late = Socket::accept(syn_header(700, 300), t0, {}, 11000);
+  EXPECT_EQ(drain(late, t0).size(), 1u);
+  late.on_tick(t0 + 2'000'000);
+  EXPECT_EQ(drain(late, t0 + 2'000'000).size(), 1u);
+  EXPECT_EQ(late.deadline(), t0 + Options{}.connect_timeout_us);
+
   // An initiator that answers in time hears the STATE once.
   Socket quick = Socket::accept(syn_header(600, 200), t0, {}, 9000);
   EXPECT_EQ(drain(quick, t0).size(), 1u);

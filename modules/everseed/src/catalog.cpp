@@ -368,40 +368,79 @@ void Catalog::forget_metainfo(const InfoHash& key) {
   metas_.erase(it);
 }
 
-bool Catalog::warm_metainfo(const std::vector<InfoHash>& keys, std::function<void()> done) {
-  std::vector<std::pair<InfoHash, std::string>> todo;
+Catalog::Warm Catalog::warm_metainfo(const std::vector<InfoHash>& keys, Metas& now,
+                                     std::function<void(Metas)> done) {
+  std::vector<InfoHash> wanted;
   for (const InfoHash& k : keys) {
-    if (!by_key_.contains(k) || metainfo_at_hand(k)) continue;
-    if (std::any_of(todo.begin(), todo.end(), [&](const auto& t) { return t.first == k; })) {
-      continue;
+    if (!by_key_.contains(k) || now.contains(k)) continue;
+    if (auto m = metainfo_held(k)) {
+      now.emplace(k, std::move(m));
+    } else if (std::find(wanted.begin(), wanted.end(), k) == wanted.end()) {
+      wanted.push_back(k);
     }
-    if (auto bytes = torrent_bytes(k)) todo.emplace_back(k, std::move(*bytes));
   }
-  if (todo.empty()) return false;
+  if (wanted.empty()) return Warm::kNow;
   if (workers_ == nullptr) {
-    for (const auto& [k, bytes] : todo)
-      metainfo(k);
-    return false;
-  }
-  parsed_on_workers_ += todo.size();
-  workers_->submit([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), todo = std::move(todo),
-                    done = std::move(done)]() mutable {
-    using Parsed = std::vector<std::tuple<InfoHash, std::shared_ptr<const Metainfo>, size_t>>;
-    auto parsed = std::make_shared<Parsed>();
-    for (auto& [k, bytes] : todo) {
-      auto meta = parse_metainfo(bytes);
-      if (meta) {
-        parsed->emplace_back(k, std::make_shared<const Metainfo>(std::move(*meta)), bytes.size());
-      }
+    for (const InfoHash& k : wanted) {
+      if (auto m = metainfo(k)) now.emplace(k, std::move(m));
     }
-    loop->post([this, alive, parsed, done = std::move(done)] {
-      if (alive.expired()) return;
-      for (auto& [k, m, cost] : *parsed)
-        keep_metainfo(k, std::move(m), cost);
-      done();
+    return Warm::kNow;
+  }
+  std::vector<std::pair<InfoHash, std::string>> todo;  // not being parsed yet
+  for (const InfoHash& k : wanted) {
+    if (!parsing_.contains(k)) todo.emplace_back(k, std::string());
+  }
+  if (parsing_.size() + todo.size() > kMaxParsing) return Warm::kBusy;
+  for (auto& [k, bytes] : todo) {
+    if (auto b = torrent_bytes(k)) bytes = std::move(*b);
+  }
+  // This caller's part: what was at hand, and each key as its parse ends.
+  struct Gather {
+    Metas metas;
+    size_t pending = 0;
+    std::function<void(Metas)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->metas = now;
+  g->pending = wanted.size();
+  g->done = std::move(done);
+  for (const InfoHash& k : wanted) {
+    parsing_[k].push_back([this, g](const InfoHash& key, std::shared_ptr<const Metainfo> m) {
+      if (m) g->metas.emplace(key, std::move(m));
+      if (--g->pending > 0) return;
+      // The newest in the cache while the caller renders (the API routes look them up).
+      for (const auto& [mk, mv] : g->metas) {
+        if (auto it = metas_.find(mk); it != metas_.end()) {
+          meta_lru_.splice(meta_lru_.begin(), meta_lru_, it->second.lru);
+        }
+      }
+      g->done(std::move(g->metas));
     });
-  });
-  return true;
+  }
+  if (todo.empty()) return Warm::kLater;
+  parsed_on_workers_ += todo.size();
+  workers_->submit(
+      [this, loop = loop_, alive = std::weak_ptr<bool>(alive_), todo = std::move(todo)]() mutable {
+        using Parsed = std::vector<std::tuple<InfoHash, std::shared_ptr<const Metainfo>, size_t>>;
+        auto parsed = std::make_shared<Parsed>();
+        for (auto& [k, bytes] : todo) {
+          auto meta = parse_metainfo(bytes);
+          parsed->emplace_back(
+              k, meta ? std::make_shared<const Metainfo>(std::move(*meta)) : nullptr, bytes.size());
+          std::string().swap(bytes);
+        }
+        loop->post([this, alive, parsed] {
+          if (alive.expired()) return;
+          for (auto& [k, m, cost] : *parsed) {
+            if (m) keep_metainfo(k, m, cost);
+            auto node = parsing_.extract(k);
+            if (node.empty()) continue;
+            for (auto& waiter : node.mapped())
+              waiter(k, m);
+          }
+        });
+      });
+  return Warm::kLater;
 }
 
 void Catalog::set_ready(const InfoHash& key) {

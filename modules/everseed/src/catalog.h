@@ -170,10 +170,17 @@ class Catalog {
   // warm_metainfo() first. nullptr when it is not published or does not parse.
   std::shared_ptr<const Metainfo> metainfo(const InfoHash& key);
   [[nodiscard]] bool metainfo_at_hand(const InfoHash& key) const;
-  // Parses the metainfo of those `keys` not at hand on a worker, keeps it, then runs `done`
-  // on the loop (later, never inside this call). Returns false, having done it all now
-  // without calling `done`, when there is nothing to parse or no workers (tests).
-  bool warm_metainfo(const std::vector<InfoHash>& keys, std::function<void()> done);
+  // The metainfo of `keys` without parsing on the loop. kNow: `now` holds every one at hand
+  // (`done` is not called). kLater: `done` runs on the loop (later, never inside this call)
+  // with all of them, once workers parsed those not at hand; a key being parsed for another
+  // caller is parsed once for both. kBusy: more than kMaxParsing keys are being parsed
+  // already (nothing started; the caller answers "try again"). Unknown keys are left out.
+  // Without workers (tests): parsed now, kNow.
+  using Metas = std::unordered_map<InfoHash, std::shared_ptr<const Metainfo>, tracker::Id20Hash>;
+  enum class Warm : uint8_t { kNow, kLater, kBusy };
+  static constexpr size_t kMaxParsing = 256;
+  Warm warm_metainfo(const std::vector<InfoHash>& keys, Metas& now,
+                     std::function<void(Metas)> done);
   // Metainfo parsed on workers since start (warm_metainfo()).
   [[nodiscard]] uint64_t parsed_on_workers() const { return parsed_on_workers_; }
   // Openings done on workers since start (open_or_wait()).
@@ -244,6 +251,9 @@ class Catalog {
   std::list<InfoHash> meta_lru_;  // the most recently used first
   size_t meta_bytes_ = 0;
   uint64_t parsed_on_workers_ = 0;
+  // Keys being parsed on a worker, with who waits for each.
+  using MetaWaiter = std::function<void(const InfoHash&, std::shared_ptr<const Metainfo>)>;
+  std::unordered_map<InfoHash, std::vector<MetaWaiter>, tracker::Id20Hash> parsing_;
   std::shared_ptr<const Metainfo> metainfo_held(const InfoHash& key);  // open or cached
   void keep_metainfo(const InfoHash& key, std::shared_ptr<const Metainfo> meta, size_t cost);
   void forget_metainfo(const InfoHash& key);

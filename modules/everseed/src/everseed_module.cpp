@@ -274,15 +274,23 @@ std::shared_ptr<const Metainfo> EverseedModule::metainfo(const InfoHash& hash) {
   return p == nullptr ? nullptr : m.catalog->metainfo(p->key);
 }
 
-bool EverseedModule::warm_metainfo(const std::vector<InfoHash>& hashes,
-                                   std::function<void()> done) {
+EverseedModule::Warm EverseedModule::warm_metainfo(const std::vector<InfoHash>& hashes, Metas& now,
+                                                   std::function<void(Metas)> later) {
   Impl& m = *impl_;
-  if (!m.catalog) return false;
+  if (!m.catalog) return Warm::kNow;
   std::vector<InfoHash> keys;
   for (const InfoHash& h : hashes) {
     if (const Published* p = m.catalog->find(h)) keys.push_back(p->key);
   }
-  return m.catalog->warm_metainfo(keys, std::move(done));
+  switch (m.catalog->warm_metainfo(keys, now, std::move(later))) {
+    case Catalog::Warm::kNow:
+      return Warm::kNow;
+    case Catalog::Warm::kLater:
+      return Warm::kLater;
+    case Catalog::Warm::kBusy:
+      break;
+  }
+  return Warm::kBusy;
 }
 
 std::vector<InfoHash> EverseedModule::keys_named(const std::string& id) const {

@@ -297,18 +297,36 @@ json Site::call(const std::string& method, const std::string& path, const std::s
 }
 
 void Site::with_metainfo(const std::vector<tracker::InfoHash>& hashes, HttpResponse& resp,
-                         std::function<void(HttpResponse&)> render) {
-  // `done` never runs inside warm_metainfo(): the reply is deferred before it can.
+                         std::function<void(HttpResponse&, const Metas&)> render) {
+  // `later` never runs inside warm_metainfo(): the reply is deferred before it can.
   auto reply = std::make_shared<tracker::HttpReply>();
-  const bool waits =
-      seed_.warm_metainfo(hashes, [this, alive = std::weak_ptr<bool>(alive_), reply, render] {
+  Metas now;
+  const auto warm = seed_.warm_metainfo(
+      hashes, now, [this, alive = std::weak_ptr<bool>(alive_), reply, render](Metas metas) {
         if (alive.expired()) return;
         HttpResponse out;
-        render(out);
+        try {
+          render(out, metas);
+        } catch (const std::exception& e) {
+          ctx_.log->error("web: a page failed: {}", e.what());
+          out = HttpResponse{};
+          out.status = 500;
+          out.body = "internal error\n";
+        }
         reply->send(std::move(out));
       });
-  if (!waits) return render(resp);
-  *reply = server_.defer();
+  switch (warm) {
+    case everseed::EverseedModule::Warm::kNow:
+      return render(resp, now);
+    case everseed::EverseedModule::Warm::kLater:
+      *reply = server_.defer();
+      return;
+    case everseed::EverseedModule::Warm::kBusy:
+      break;
+  }
+  resp.status = 503;
+  resp.body = "busy: too many torrents are being read for pages; try again in a moment\n";
+  resp.headers += "Retry-After: 1\r\n";
 }
 
 std::vector<tracker::InfoHash> Site::hashes_of(const json& torrents) {
@@ -321,7 +339,7 @@ std::vector<tracker::InfoHash> Site::hashes_of(const json& torrents) {
   return out;
 }
 
-json Site::row_of(const json& t) {
+json Site::row_of(const json& t, const Metas& metas) {
   const std::string hex = t.value("info_hash", "");
   json row = {{"hash", hex},
               {"name", t.value("name", "")},
@@ -333,9 +351,11 @@ json Site::row_of(const json& t) {
               {"published_iso", iso_time(t.value("published", int64_t{0}))},
               {"stopped", t.value("state", "") == "stopped"}};
   auto h = from_hex(hex, 20);
-  // At hand: the handlers warm it first (with_metainfo()).
+  // From with_metainfo(): never parsed here.
   std::shared_ptr<const Metainfo> meta;
-  if (h) meta = seed_.metainfo(tracker::InfoHash::from(*h));
+  if (h) {
+    if (auto it = metas.find(tracker::InfoHash::from(*h)); it != metas.end()) meta = it->second;
+  }
   {
     if (meta) {
       row["files"] = std::to_string(meta->real_file_count());
@@ -437,16 +457,16 @@ void Site::index(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
            status);
   const json torrents = list.value("torrents", json::array());
   with_metainfo(hashes_of(torrents), resp,
-                [this, list, torrents, q, page_no, v](HttpResponse& out) {
-                  index_page(list, torrents, q, page_no, out, v);
+                [this, list, torrents, q, page_no, v](HttpResponse& out, const Metas& metas) {
+                  index_page(list, torrents, q, page_no, out, v, metas);
                 });
 }
 
 void Site::index_page(const json& list, const json& torrents, const std::string& q, size_t page_no,
-                      HttpResponse& resp, const Viewer& v) {
+                      HttpResponse& resp, const Viewer& v, const Metas& metas) {
   json rows = json::array();
   for (const auto& t : torrents)
-    rows.push_back(row_of(t));
+    rows.push_back(row_of(t, metas));
   const size_t total = list.value("total", size_t{0});
   const std::string base = "/?" + (q.empty() ? "" : "q=" + url_query(q) + "&") + "page=";
   json data = {
@@ -467,17 +487,19 @@ void Site::index_page(const json& list, const json& torrents, const std::string&
 
 void Site::torrent(const std::string& hex, HttpResponse& resp, const Viewer& v) {
   if (!is_hex40(hex)) return error_page(resp, 404, "No torrent has that address.", v);
-  with_metainfo({tracker::InfoHash::from(*from_hex(hex, 20))}, resp,
-                [this, hex, v](HttpResponse& out) { torrent_page(hex, out, v); });
+  with_metainfo(
+      {tracker::InfoHash::from(*from_hex(hex, 20))}, resp,
+      [this, hex, v](HttpResponse& out, const Metas& metas) { torrent_page(hex, out, v, metas); });
 }
 
-void Site::torrent_page(const std::string& hex, HttpResponse& resp, const Viewer& v) {
+void Site::torrent_page(const std::string& hex, HttpResponse& resp, const Viewer& v,
+                        const Metas& metas) {
   int status = 0;
   const json t =
       call("GET", "/v1/torrent",
            "id=" + hex + "&files=1&file_limit=" + std::to_string(kMaxShownFiles), status);
   if (status != 200) return error_page(resp, 404, "No torrent is published as " + hex + ".", v);
-  json data = row_of(t);
+  json data = row_of(t, metas);
   const std::string state = t.value("state", "");
   data["publishing"] = state == "publishing";
   data["problem"] = t.value("problem", "");
@@ -522,7 +544,7 @@ void Site::torrent_page(const std::string& hex, HttpResponse& resp, const Viewer
                      {"size", format_size(f.value("size", uint64_t{0}))},
                      {"url", url.empty() ? json(nullptr) : json(url)}});
   }
-  if (list.size() > files.size()) data["more_files"] = std::to_string(list.size() - files.size());
+  if (count > files.size()) data["more_files"] = std::to_string(count - files.size());
   data["files"] = files;
   if (state != "seeding") data.erase("download");
   page(resp, 200, name, "torrent.html", data, v);
@@ -538,9 +560,9 @@ void Site::torrent_file(const std::string& hex, HttpResponse& resp) {
     return;
   }
   with_metainfo({tracker::InfoHash::from(*h)}, resp,
-                [this, hex, h, bytes = std::move(*bytes)](HttpResponse& out) {
+                [hex, bytes = std::move(*bytes)](HttpResponse& out, const Metas& metas) {
                   std::string name = hex;
-                  if (auto meta = seed_.metainfo(tracker::InfoHash::from(*h))) name = meta->name;
+                  if (!metas.empty() && metas.begin()->second) name = metas.begin()->second->name;
                   out.content_type = "application/x-bittorrent";
                   out.body = bytes;
                   out.headers += "Content-Disposition: attachment; filename=\"" + hex +
@@ -794,10 +816,13 @@ void Site::feed(const std::string& user, HttpResponse& resp) {
     torrents.push_back(t);
   }
   with_metainfo(hashes_of(torrents), resp,
-                [this, ch, torrents](HttpResponse& out) { feed_page(ch, torrents, out); });
+                [this, ch, torrents](HttpResponse& out, const Metas& metas) {
+                  feed_page(ch, torrents, out, metas);
+                });
 }
 
-void Site::feed_page(const FeedChannel& ch, const json& torrents, HttpResponse& resp) {
+void Site::feed_page(const FeedChannel& ch, const json& torrents, HttpResponse& resp,
+                     const Metas& metas) {
   std::vector<FeedItem> items;
   for (const auto& t : torrents) {
     const std::string hex = t.value("info_hash", "");
@@ -805,7 +830,9 @@ void Site::feed_page(const FeedChannel& ch, const json& torrents, HttpResponse& 
     std::optional<std::string> bytes;  // for its length
     std::shared_ptr<const Metainfo> meta;
     if (h) bytes = seed_.torrent_file(tracker::InfoHash::from(*h));
-    if (h) meta = seed_.metainfo(tracker::InfoHash::from(*h));
+    if (h) {
+      if (auto it = metas.find(tracker::InfoHash::from(*h)); it != metas.end()) meta = it->second;
+    }
     if (!bytes || !meta) continue;
     FeedItem it;
     it.title = meta->name;
@@ -929,7 +956,14 @@ void Site::api(const HttpRequest& req, HttpResponse& resp, const Viewer& v) {
     json_response(out, res.status, res.body);
   };
   // One torrent's view parses its metainfo: on a worker, when it is not at hand.
-  if (route == "/v1/torrent" && !writing) return with_metainfo(seed_.keys_named(id), resp, answer);
+  // (Only when `id` names one torrent: an ambiguous prefix gets its 409 without parsing.)
+  if (route == "/v1/torrent" && !writing) {
+    const auto keys = seed_.keys_named(id);
+    if (keys.size() == 1) {
+      return with_metainfo(keys, resp,
+                           [answer](HttpResponse& out, const Metas&) mutable { answer(out); });
+    }
+  }
   answer(resp);
 }
 

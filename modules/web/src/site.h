@@ -65,15 +65,17 @@ class Site {
 
  private:
   struct Viewer;
+  using Metas = everseed::EverseedModule::Metas;  // parsed metainfo by store key
   class UploadSink;
   Viewer viewer(const tracker::HttpRequest& req);
 
   // Pages.
   void index(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
   void index_page(const nlohmann::json& list, const nlohmann::json& torrents, const std::string& q,
-                  size_t page_no, tracker::HttpResponse& resp, const Viewer& v);
+                  size_t page_no, tracker::HttpResponse& resp, const Viewer& v, const Metas& metas);
   void torrent(const std::string& hex, tracker::HttpResponse& resp, const Viewer& v);
-  void torrent_page(const std::string& hex, tracker::HttpResponse& resp, const Viewer& v);
+  void torrent_page(const std::string& hex, tracker::HttpResponse& resp, const Viewer& v,
+                    const Metas& metas);
   void torrent_file(const std::string& hex, tracker::HttpResponse& resp);
   void login_page(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v,
                   const std::string& error, int status);
@@ -89,8 +91,8 @@ class Site {
              const std::string& message, const std::string& error);
   void admin_post(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
   void feed(const std::string& user, tracker::HttpResponse& resp);
-  void feed_page(const FeedChannel& ch, const nlohmann::json& torrents,
-                 tracker::HttpResponse& resp);
+  void feed_page(const FeedChannel& ch, const nlohmann::json& torrents, tracker::HttpResponse& resp,
+                 const Metas& metas);
   void api(const tracker::HttpRequest& req, tracker::HttpResponse& resp, const Viewer& v);
 
   // Renders `body` (a template) with `data` inside the layout.
@@ -102,12 +104,12 @@ class Site {
   std::string render(const std::string& name, const nlohmann::json& data);
   nlohmann::json call(const std::string& method, const std::string& path, const std::string& query,
                       int& status, const nlohmann::json& body = nullptr);
-  nlohmann::json row_of(const nlohmann::json& t);
+  nlohmann::json row_of(const nlohmann::json& t, const Metas& metas);
   // Runs `render` into the response once the metainfo of the torrents `hashes` names is at
   // hand: at once when it is (recently used), else the reply waits while a worker parses it
   // (a torrent of 100,000 files takes a while; pages list up to 50). Issue 15.
   void with_metainfo(const std::vector<tracker::InfoHash>& hashes, tracker::HttpResponse& resp,
-                     std::function<void(tracker::HttpResponse&)> render);
+                     std::function<void(tracker::HttpResponse&, const Metas&)> render);
   static std::vector<tracker::InfoHash> hashes_of(const nlohmann::json& torrents);
   // Cookies are Secure when the pages are served over HTTPS: by this listener (also on a
   // wildcard address, where base_url may be empty or say http://), or by the proxy public_url

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "evert/daemon/module.h"
@@ -68,9 +69,14 @@ class EverseedModule : public daemon::Module {
   // recently used; parsed on the loop on a miss: pages and the public API call
   // warm_metainfo() first. Loop thread.
   std::shared_ptr<const Metainfo> metainfo(const tracker::InfoHash& hash);
-  // Makes the metainfo of `hashes` at hand without parsing on the loop: false when it is now
-  // (`done` is not called), else true, and `done` runs on the loop once a worker parsed it.
-  bool warm_metainfo(const std::vector<tracker::InfoHash>& hashes, std::function<void()> done);
+  // The metainfo of the torrents `hashes` name, by store key, without parsing on the loop:
+  // kNow when `now` holds all of them, kLater when `later` runs on the loop with them once
+  // workers parsed those not at hand, kBusy when too many are being parsed (try again).
+  using Metas =
+      std::unordered_map<tracker::InfoHash, std::shared_ptr<const Metainfo>, tracker::Id20Hash>;
+  enum class Warm : uint8_t { kNow, kLater, kBusy };
+  Warm warm_metainfo(const std::vector<tracker::InfoHash>& hashes, Metas& now,
+                     std::function<void(Metas)> later);
   // The store keys of the torrents `id` names, as GET /v1/torrent?id= selects them (at most 2).
   std::vector<tracker::InfoHash> keys_named(const std::string& id) const;
 
