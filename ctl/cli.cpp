@@ -1,10 +1,14 @@
 #include "cli.h"
 
+#include <locale.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <algorithm>
+#include <clocale>
 #include <csignal>
 #include <cstdlib>
+#include <cwchar>
 #include <iostream>
 #include <vector>
 
@@ -137,21 +141,80 @@ void catch_interrupts() {
   std::signal(SIGTERM, on_interrupt);
 }
 
+namespace {
+// C.UTF-8 for wcwidth(), without touching the program's locale; null when the system has none
+// (then every character counts one column).
+locale_t utf8_locale() {
+  static const locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t{});
+  return loc;
+}
+
+// Columns of the next character of `s` at `i` (advancing `i` past it): wcwidth() of it, one for
+// an invalid byte or a character wcwidth() does not know.
+size_t next_width(std::string_view s, size_t& i) {
+  const locale_t loc = utf8_locale();
+  if (loc == locale_t{}) {
+    ++i;
+    while (i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80)
+      ++i;
+    return 1;
+  }
+  const locale_t old = uselocale(loc);
+  std::mbstate_t st{};
+  wchar_t wc = 0;
+  const size_t n = std::mbrtowc(&wc, s.data() + i, s.size() - i, &st);
+  size_t w = 1;
+  if (n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2) || n == 0) {
+    ++i;
+  } else {
+    i += n;
+    const int cw = ::wcwidth(wc);
+    w = cw < 0 ? 1 : static_cast<size_t>(cw);
+  }
+  uselocale(old);
+  return w;
+}
+
+// A cell as it may reach a terminal: control characters (C0, DEL, C1: escape sequences, carriage
+// returns, tabs) become "?".
+std::string printable(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      out += '?';
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      out += '?';
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 size_t text_width(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    n += (c & 0xC0) != 0x80 ? 1 : 0;  // continuation bytes add nothing
-  return n;
+  size_t w = 0;
+  for (size_t i = 0; i < s.size();)
+    w += next_width(s, i);
+  return w;
 }
 
 namespace {
-// The first `width` characters of `s`, the last one "~" when it was longer.
+// The first `width` columns of `s`, the last one "~" when it was wider.
 std::string cut(const std::string& s, size_t width) {
-  if (text_width(s) <= width || width == 0) return s;
-  size_t chars = 0;
+  if (width == 0 || text_width(s) <= width) return s;
+  size_t used = 0;
   size_t i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars++ == width - 1) break;
+  while (i < s.size()) {
+    size_t next = i;
+    const size_t w = next_width(s, next);
+    if (used + w > width - 1) break;
+    used += w;
+    i = next;
   }
   return s.substr(0, i) + "~";
 }
@@ -167,7 +230,7 @@ void Table::print(std::ostream& out) const {
   for (const auto& r : rows_) {
     std::vector<std::string> row;
     for (size_t i = 0; i < columns_.size(); ++i)
-      row.push_back(cut(i < r.size() ? r[i] : "", max_cell_));
+      row.push_back(cut(printable(i < r.size() ? r[i] : ""), max_cell_));
     cells.push_back(std::move(row));
   }
   std::vector<size_t> width(columns_.size(), 0);

@@ -71,9 +71,10 @@ bool stderr_is_tty();
 std::atomic<bool>& interrupted();
 void catch_interrupts();
 
-// A table for people: each column as wide as its widest cell, counted in characters (UTF-8
-// code points, not bytes), columns two spaces apart, right-aligned columns (numbers, sizes)
-// ending at the same place. Cells wider than `max_cell` characters are cut, with "~".
+// A table for people: each column as wide as its widest cell, counted in terminal columns
+// (wcwidth(): not bytes; a CJK character takes two), columns two spaces apart, right-aligned
+// columns (numbers, sizes) ending at the same place. Cells wider than `max_cell` columns are
+// cut, with "~"; control characters in them (terminal escapes in a published name) show as "?".
 class Table {
  public:
   struct Column {
@@ -90,7 +91,7 @@ class Table {
   size_t max_cell_;
   std::vector<std::vector<std::string>> rows_;
 };
-// Characters (code points) in UTF-8 text; invalid bytes count one each.
+// Terminal columns of UTF-8 text (wcwidth() in C.UTF-8); an invalid byte counts one.
 size_t text_width(std::string_view s);
 
 // Prints a JSON document on stdout, indented.

@@ -99,7 +99,10 @@ std::optional<json> follow_job(const CommonOptions& common, const DaemonOptions&
       bar = std::make_unique<ProgressBar>(label + " " + j->value("name", ""),
                                           stderr_is_tty() && !common.quiet);
     }
-    bar->update(j->value("done", uint64_t{0}), j->value("total", uint64_t{0}));
+    // A total of 0: not known yet (a folder being listed), no bar.
+    if (j->value("total", uint64_t{0}) > 0) {
+      bar->update(j->value("done", uint64_t{0}), j->value("total", uint64_t{0}));
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import unicodedata
 import unittest
 
 import everseed_test
@@ -77,8 +78,16 @@ class PublishTest(everseed_test.EverseedTest):
         with open(long_name, "wb") as f:
             f.write(b"x" * 1000)
         self.ctl_json("publish", long_name)
+        wide = os.path.join(self.root, "日本語のファイル.bin")  # two columns a character
+        with open(wide, "wb") as f:
+            f.write(b"y" * 1000)
+        self.ctl_json("publish", wide)
+
+        def columns(text):  # terminal columns, as wcwidth() counts them
+            return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
         lines = self.ctl("list").stdout.splitlines()
-        hash_at = {re.search(r"\b[0-9a-f]{40}\b", line).start() for line in lines[1:-1]}
+        hash_at = {columns(line[:re.search(r"\b[0-9a-f]{40}\b", line).start()])
+                   for line in lines[1:-1]}
         self.assertEqual(len(hash_at), 1, lines)  # every info-hash starts in the same column
         self.assertEqual(lines[0].index("INFO-HASH"), hash_at.pop(), lines)
         self.assertTrue(all(line.endswith("seeding") for line in lines[1:-1]), lines)

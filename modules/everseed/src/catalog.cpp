@@ -314,6 +314,7 @@ bool Catalog::remove(const InfoHash& key) {
   store_.del("counters", key_bytes(key));
   open_.erase(key);
   forget_metainfo(key);
+  ++removals_;  // a parse under way may be of what was removed: not kept (warm_metainfo())
   by_key_.erase(it);
   newest_valid_ = false;
   return true;
@@ -351,6 +352,9 @@ std::shared_ptr<const Metainfo> Catalog::metainfo(const InfoHash& key) {
 void Catalog::keep_metainfo(const InfoHash& key, std::shared_ptr<const Metainfo> meta,
                             size_t cost) {
   if (!by_key_.contains(key) || metas_.contains(key)) return;
+  // What it holds, roughly: the .torrent, the info dictionary and piece hashes it keeps a copy
+  // of, and each file's entry with its path.
+  cost += meta->info_bytes.size() + meta->pieces.size() + meta->files.size() * 160;
   meta_lru_.push_front(key);
   metas_.emplace(key, MetaEntry{std::move(meta), cost, meta_lru_.begin()});
   meta_bytes_ += cost;
@@ -419,27 +423,27 @@ Catalog::Warm Catalog::warm_metainfo(const std::vector<InfoHash>& keys, Metas& n
   }
   if (todo.empty()) return Warm::kLater;
   parsed_on_workers_ += todo.size();
-  workers_->submit(
-      [this, loop = loop_, alive = std::weak_ptr<bool>(alive_), todo = std::move(todo)]() mutable {
-        using Parsed = std::vector<std::tuple<InfoHash, std::shared_ptr<const Metainfo>, size_t>>;
-        auto parsed = std::make_shared<Parsed>();
-        for (auto& [k, bytes] : todo) {
-          auto meta = parse_metainfo(bytes);
-          parsed->emplace_back(
-              k, meta ? std::make_shared<const Metainfo>(std::move(*meta)) : nullptr, bytes.size());
-          std::string().swap(bytes);
-        }
-        loop->post([this, alive, parsed] {
-          if (alive.expired()) return;
-          for (auto& [k, m, cost] : *parsed) {
-            if (m) keep_metainfo(k, m, cost);
-            auto node = parsing_.extract(k);
-            if (node.empty()) continue;
-            for (auto& waiter : node.mapped())
-              waiter(k, m);
-          }
-        });
-      });
+  workers_->submit([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), removals = removals_,
+                    todo = std::move(todo)]() mutable {
+    using Parsed = std::vector<std::tuple<InfoHash, std::shared_ptr<const Metainfo>, size_t>>;
+    auto parsed = std::make_shared<Parsed>();
+    for (auto& [k, bytes] : todo) {
+      auto meta = parse_metainfo(bytes);
+      parsed->emplace_back(k, meta ? std::make_shared<const Metainfo>(std::move(*meta)) : nullptr,
+                           bytes.size());
+      std::string().swap(bytes);
+    }
+    loop->post([this, alive, parsed, removals] {
+      if (alive.expired()) return;
+      for (auto& [k, m, cost] : *parsed) {
+        if (m && removals == removals_) keep_metainfo(k, m, cost);
+        auto node = parsing_.extract(k);
+        if (node.empty()) continue;
+        for (auto& waiter : node.mapped())
+          waiter(k, m);
+      }
+    });
+  });
   return Warm::kLater;
 }
 

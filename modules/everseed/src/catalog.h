@@ -238,19 +238,20 @@ class Catalog {
   std::unordered_map<InfoHash, std::vector<OpenDone>, tracker::Id20Hash> opening_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for workers' results
   uint64_t opened_on_workers_ = 0;
-  // Recently used metainfo (metainfo()): at most kMetaCacheBytes of .torrent bytes and
+  // Recently used metainfo (metainfo()): at most kMetaCacheBytes (estimated) and
   // kMetaCacheEntries torrents; the most recent is kept whatever its size.
   struct MetaEntry {
     std::shared_ptr<const Metainfo> meta;
     size_t cost = 0;  // its .torrent's size
     std::list<InfoHash>::iterator lru;
   };
-  static constexpr size_t kMetaCacheBytes = 32u << 20;
+  static constexpr size_t kMetaCacheBytes = 64u << 20;  // estimated (keep_metainfo())
   static constexpr size_t kMetaCacheEntries = 4096;
   std::unordered_map<InfoHash, MetaEntry, tracker::Id20Hash> metas_;
   std::list<InfoHash> meta_lru_;  // the most recently used first
   size_t meta_bytes_ = 0;
   uint64_t parsed_on_workers_ = 0;
+  uint64_t removals_ = 0;  // remove() calls since start
   // Keys being parsed on a worker, with who waits for each.
   using MetaWaiter = std::function<void(const InfoHash&, std::shared_ptr<const Metainfo>)>;
   std::unordered_map<InfoHash, std::vector<MetaWaiter>, tracker::Id20Hash> parsing_;

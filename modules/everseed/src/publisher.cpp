@@ -223,7 +223,9 @@ struct Publisher::Job {
   std::string state;  // set on the loop when finished: done, failed, cancelled
   std::string error;
   json result;
-  static constexpr const char* kPhases[] = {"copying", "hashing", "verifying", "committing"};
+  static constexpr const char* kPhases[] = {"copying", "hashing", "verifying", "committing",
+                                            "listing"};
+  static constexpr int kListing = 4;
 };
 
 Publisher::Publisher(daemon::ModuleContext& ctx, Catalog& catalog, Hooks hooks)
@@ -493,20 +495,22 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
     return {0, ApiResponse::error(400, "bad_request", "path: must be an absolute path")};
   }
   // The daemon reads the path with its own rights (in place). A path it cannot stat, or
-  // that is no file or folder, is refused at once (scan_path() fails on its first stat);
-  // a folder is listed on a worker (100,000 files take seconds on a cold disk), and what
-  // that listing finds wrong fails the job.
+  // that is no file or folder, is refused at once; a folder is listed on a worker (100,000
+  // files take seconds on a cold disk), and what that listing finds wrong fails the job.
   struct stat top {};
-  if (::stat(path.c_str(), &top) != 0 || !(S_ISREG(top.st_mode) || S_ISDIR(top.st_mode))) {
-    auto scan = scan_path(path);
-    return {0, ApiResponse::error(
-                   400, "unreadable",
-                   "evertd cannot publish it in place: " +
-                       (scan ? path + ": changed while it was read" : scan.error().message))};
+  if (::stat(path.c_str(), &top) != 0) {
+    return {0, ApiResponse::error(400, "unreadable",
+                                  "evertd cannot publish it in place: " + path +
+                                      ": cannot read: " + std::strerror(errno))};
+  }
+  if (!S_ISREG(top.st_mode) && !S_ISDIR(top.st_mode)) {
+    return {0, ApiResponse::error(400, "unreadable",
+                                  "evertd cannot publish it in place: " + path +
+                                      ": not a regular file or folder")};
   }
   auto job = new_job("publish", S_ISREG(top.st_mode) ? static_cast<uint64_t>(top.st_size) : 0);
   job->name = options.name.empty() ? name_of_path(path) : options.name;
-  job->phase = 1;
+  job->phase = Job::kListing;
   auto opts = std::make_shared<CreateOptions>(with_own_trackers(std::move(options)));
   std::string web = hooks_.web_seed_base ? hooks_.web_seed_base() : "";
   std::weak_ptr<bool> alive = alive_;
@@ -520,6 +524,7 @@ Publisher::Accepted Publisher::publish_path(const std::string& path, CreateOptio
       return;
     }
     job->total = listed->total_size();
+    job->phase = 1;  // hashing
     auto shared_scan = std::make_shared<ScanResult>(std::move(*listed));
     opts->progress = [job](uint64_t d, uint64_t) { job->done = d; };
     opts->cancel = &job->cancel;
